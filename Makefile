@@ -1,0 +1,45 @@
+# The two commands: `make run` (the main job) and `make test`. Each installs first when .venv is
+# missing or stale, so a fresh clone needs nothing else.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# CPU wheel by default; on a CUDA machine: make install TORCH=torch
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+export MUJOCO_GL ?= egl
+
+.PHONY: install run test bench lint clean
+
+$(STAMP): pyproject.toml requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+	@echo "$(TORCH)" > $(STAMP)
+
+# Re-installs when the requested torch differs from the one installed.
+install: $(STAMP)
+	@grep -qxF "$(TORCH)" $(STAMP) || { $(BIN)/pip install -q --force-reinstall --no-deps "$(TORCH)" && echo "$(TORCH)" > $(STAMP); }
+
+run: install
+	$(BIN)/moto train $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest -q tests $(ARGS)
+
+bench: install
+	@mkdir -p bench/results
+	@for b in env storage learner actors; do \
+	  echo "== moto bench $$b"; \
+	  $(BIN)/moto bench $$b --json | tee bench/results/$$b.log | tail -n 1 > bench/results/$$b.json || exit 1; \
+	  cat bench/results/$$b.json; \
+	done
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) bench/results .pytest_cache

@@ -1,0 +1,1 @@
+"""What actors, storage and learner share: config, environments, policy-side networks."""

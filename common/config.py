@@ -1,0 +1,138 @@
+"""The one typed configuration of a moto run (omegaconf structured config).
+
+Every field is declared here once, with what it means. Presets in ``configs/`` only set values:
+``configs/local.yaml`` (the defaults of ``moto train``), ``configs/sizes/{tiny,small,paper}.yaml``,
+``configs/tasks/<suite>/<name>.yaml`` and ``configs/ablations/<name>.yaml``. The command line
+selects presets with ``size=``, ``task=``, ``ablation=`` and overrides any field with a
+``key=value`` dotlist, e.g. ``moto train size=tiny algo.imag_horizon=5``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass
+class EnvConfig:
+    task: str = "metaworld/drawer-open"  # SUITE/NAME, one of `moto envs`; set by the task preset
+    image_size: int = 64  # frames are (image_size, image_size, 3) uint8; the networks expect 64
+    action_repeat: int = 2  # simulator steps per agent step (paper: 2 on MetaWorld, 1 on Kitchen)
+    max_episode_steps: int = 100  # agent steps per episode (MetaWorld 100, Kitchen 280)
+    fast_render: bool = True  # no MSAA, shadows or reflections, small offscreen buffer (~8x faster on CPU)
+    gl_backend: str = "egl"  # MUJOCO_GL: egl (default, works headless) | osmesa | glfw
+    camera: str = "paper"  # MetaWorld: "paper" (the authors' free camera) or a named model camera
+    kitchen_camera: str = "scene"  # Kitchen: "scene" (whole-scene free camera)
+
+
+@dataclass
+class ModelConfig:
+    """Network sizes. `configs/sizes/*.yaml` sets them; `paper` is the paper's appendix C.3."""
+
+    cnn_depth: int = 32  # encoder channels are depth * (1, 2, 4, 8) (paper: 48 -> 48, 96, 192, 384)
+    decoder_channels: list[int] = field(default_factory=lambda: [128, 64, 32])  # then 3 RGB
+    deter: int = 200  # GRU state h_t size (paper/DreamerV2: 600)
+    stoch: int = 32  # number of categorical latents in z_t
+    classes: int = 32  # classes per categorical latent
+    hidden: int = 200  # width of every MLP (paper: 400)
+    mlp_layers: int = 4  # layers of reward/continuation heads, actor and critics (paper: 4)
+    ensemble: int = 7  # M, prior heads in the ensemble (paper: 7)
+    continuation_head: bool = False  # predict c_t; only useful where episodes can terminate (choice)
+    norm: str = "layer"  # normalisation inside MLPs and the RSSM: layer | none
+    min_std: float = 0.1  # actor's minimum action std
+
+
+@dataclass
+class AlgoConfig:
+    """MOTO's losses and their weights (../shared/docs/moto-algorithm.md)."""
+
+    uncertainty_weight: float = 10.0  # alpha: r_hat = r - alpha * u; 0 is the "No Unc." ablation
+    penalty_reduce: str = "mean"  # how u(s, a) reduces std over latent dims to a scalar: mean | max (choice)
+    bc_weight: float = 10.0  # beta: weight of the filtered BC term; 0 is the "No BC" ablation
+    value_expansion: bool = True  # imagine from every real posterior state and train Q on real data;
+    # false gives DreamerV2's imagination-only actor-critic
+    critic_data_loss: bool = True  # L_data on real transitions (off in the dreamerv2 ablation)
+    imag_horizon: int = 15  # H (choice: DreamerV2 imag_horizon)
+    imag_member: str = "random"  # ensemble member for imagined transitions: random | mean (choice)
+    gamma: float = 0.99
+    lambda_: float = 0.95  # lambda of the lambda-return
+    kl_balance: float = 0.8  # DreamerV2 KL balancing (weight on the prior side)
+    free_nats: float = 1.0
+    kl_scale: float = 1.0
+    critic_tau: float = 0.005  # Polyak rate of the target critics (choice)
+    actor_entropy: float = 1e-4  # entropy bonus on the actor (DreamerV2 default)
+    model_lr: float = 1e-4
+    actor_lr: float = 8e-5
+    critic_lr: float = 8e-5
+    adam_eps: float = 1e-5
+    grad_clip: float = 100.0
+    batch_size: int = 16  # sequences per world-model batch
+    seq_len: int = 50  # steps per sequence (choice: DreamerV2)
+    agent_batch: int = 128  # posterior start states per actor-critic update (choice: a random subset
+    # of the B*T posterior states; 0 = all of them)
+
+
+@dataclass
+class ScheduleConfig:
+    offline_steps: int = 1000  # N_offline gradient steps before online collection (MetaWorld 1000)
+    updates_per_episode: int = 20  # G gradient steps per collected episode (MetaWorld 20, Kitchen 50)
+    online_steps: int = 20000  # online gradient steps in total (MetaWorld 20,000)
+    eval_every_episodes: int = 10  # evaluate after every E collected episodes (0 = never)
+    eval_episodes: int = 5  # episodes per evaluation (deterministic policy)
+    checkpoint_every: int = 500  # gradient steps between checkpoints
+    demo_episodes: int = 10  # scripted demos generated when the offline store is missing
+
+
+@dataclass
+class WorkersConfig:
+    num_workers: int = 2  # rollout worker actors
+    envs_per_worker: int = 1  # environments per worker, stepped in lock-step with batched inference
+    weight_sync: str = "episode"  # when workers pick up new weights: episode | steps
+    weight_sync_steps: int = 50  # with weight_sync=steps: every K agent steps
+    exploration_std: float = 0.0  # extra Gaussian action noise on top of the actor's sample
+    render_threads: int = 1  # threads each worker allows (so N workers use N cores)
+
+
+@dataclass
+class StorageConfig:
+    url: str = ""  # online store (local path or fsspec URL); "" = <run_dir>/store
+    offline_url: str = ""  # offline demos store; "" = runs/demos/<task> (generated when missing)
+    max_frames_in_memory: int = 0  # sampler cap; oldest online episodes are evicted (0 = no cap)
+    prefetch: int = 2  # batches prepared ahead by the sampler's background thread
+    refresh_seconds: float = 0.5  # how often the sampler looks for newly committed episodes
+
+
+@dataclass
+class LoggingConfig:
+    root: str = "runs"  # run directories are created under this folder
+    log_every: int = 50  # gradient steps between scalar logs
+    diagnostics_every: int = 500  # gradient steps between video / reward / epsilon_u diagnostics
+    progress: bool = True  # progress bars on the terminal
+
+
+@dataclass
+class PerfConfig:
+    """Speed switches; each is measured by `moto bench learner`."""
+
+    amp_bf16: bool = False  # bf16 autocast on CUDA
+    channels_last: bool = False  # channels-last convolutions on CUDA
+    fused_adam: bool = False  # fused Adam on CUDA
+    compile: bool = False  # torch.compile the RSSM step and the imagination rollout
+    torch_threads: int = 0  # torch intra-op threads on CPU (0 = torch's default)
+
+
+@dataclass
+class MotoConfig:
+    size: str = "small"  # size preset that was applied: tiny | small | paper
+    ablation: str = "full"  # ablation preset that was applied: full | no-unc | no-bc | no-bc-no-unc | dreamerv2
+    seed: int = 0
+    device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
+    run_name: Optional[str] = None  # run directory name; None = <task>-<ablation>-s<seed>-<time>
+    env: EnvConfig = field(default_factory=EnvConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    workers: WorkersConfig = field(default_factory=WorkersConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    perf: PerfConfig = field(default_factory=PerfConfig)
