@@ -85,6 +85,7 @@ class ScheduleConfig:
 
 @dataclass
 class WorkersConfig:
+    ray_address: str = ""  # "" = start a local Ray; "auto" or ray://HOST:PORT = join a running cluster
     num_workers: int = 2  # rollout worker actors
     envs_per_worker: int = 1  # environments per worker, stepped in lock-step with batched inference
     weight_sync: str = "episode"  # when workers pick up new weights: episode | steps

@@ -41,6 +41,15 @@ class TaskSpec:
     bc_filter_objects: tuple[str, ...]  # objects a trajectory must complete to count as successful
 
     @property
+    def action_dim(self) -> int:
+        # MetaWorld: end-effector xyz + gripper; Kitchen: 7 arm + 2 gripper joint velocities
+        return 4 if self.suite == "metaworld" else 9
+
+    @property
+    def has_scripted_expert(self) -> bool:
+        return self.suite == "metaworld"
+
+    @property
     def env_id(self) -> str:
         return f"{self.name}-v3" if self.suite == "metaworld" else "FrankaKitchen-v1"
 
