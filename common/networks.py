@@ -1,0 +1,228 @@
+"""Networks shared by the rollout actors and the learner: encoder, RSSM (with the prior ensemble), actor.
+
+Symbols follow the paper (../shared/docs/moto-algorithm.md): h_t deterministic GRU state, z_t the
+stochastic state (``stoch`` categoricals x ``classes`` classes, one-hot, flattened), s_t = [h_t, z_t].
+Time alignment is the Batch's: at index t the action a_t is the one that *led to* x_t, so
+h_t = f(h_{t-1}, z_{t-1}, a_t) in array indices (the paper writes a_{t-1}).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from common.config import ModelConfig
+
+
+def preprocess_images(image: torch.Tensor) -> torch.Tensor:
+    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-0.5, 0.5]."""
+    x = image.float().div(255.0).sub(0.5)
+    return x.movedim(-1, -3)
+
+
+def mlp(in_dim: int, out_dim: int, hidden: int, layers: int, norm: str = "layer") -> nn.Sequential:
+    """``layers`` hidden layers of width ``hidden`` (Linear, LayerNorm, ELU), then a linear output."""
+    mods: list[nn.Module] = []
+    dim = in_dim
+    for _ in range(layers):
+        mods += [nn.Linear(dim, hidden), nn.LayerNorm(hidden) if norm == "layer" else nn.Identity(), nn.ELU()]
+        dim = hidden
+    mods.append(nn.Linear(dim, out_dim))
+    return nn.Sequential(*mods)
+
+
+class Encoder(nn.Module):
+    """Conv encoder: channels depth*(1,2,4,8), kernel 4, stride 2, VALID: 64 -> 31 -> 14 -> 6 -> 2."""
+
+    def __init__(self, depth: int):
+        super().__init__()
+        chans = [3] + [depth * m for m in (1, 2, 4, 8)]
+        self.convs = nn.ModuleList(nn.Conv2d(chans[i], chans[i + 1], 4, stride=2) for i in range(4))
+        self.out_dim = chans[-1] * 2 * 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (N, 3, 64, 64) float in [-0.5, 0.5] -> (N, E)
+        for conv in self.convs:
+            x = F.elu(conv(x))
+        return x.flatten(1)
+
+
+class PriorEnsemble(nn.Module):
+    """M prior heads p_i(z_t | h_t), evaluated for all members in one batched computation.
+
+    Weights are stacked along a leading member axis and applied with ``torch.baddbmm``, so 7 members
+    are one (M, N, D) x (M, D, H) matmul instead of a Python loop.
+    """
+
+    def __init__(self, deter: int, hidden: int, out: int, members: int, norm: str = "layer"):
+        super().__init__()
+        self.members, self.norm = members, norm
+        self.w1 = nn.Parameter(torch.empty(members, deter, hidden))
+        self.b1 = nn.Parameter(torch.empty(members, hidden))
+        self.ln_w = nn.Parameter(torch.ones(members, hidden))
+        self.ln_b = nn.Parameter(torch.zeros(members, hidden))
+        self.w2 = nn.Parameter(torch.empty(members, hidden, out))
+        self.b2 = nn.Parameter(torch.empty(members, out))
+        for w, b, fan_in in ((self.w1, self.b1, deter), (self.w2, self.b2, hidden)):
+            bound = 1.0 / math.sqrt(fan_in)  # nn.Linear's default, drawn independently per member
+            nn.init.uniform_(w, -bound, bound)
+            nn.init.uniform_(b, -bound, bound)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        # h: (N, D) -> logits of every member (M, N, out)
+        m = self.members
+        x = torch.baddbmm(self.b1.unsqueeze(1), h.unsqueeze(0).expand(m, -1, -1), self.w1)  # (M, N, H)
+        if self.norm == "layer":
+            x = F.layer_norm(x, x.shape[-1:]) * self.ln_w.unsqueeze(1) + self.ln_b.unsqueeze(1)
+        x = F.elu(x)
+        return torch.baddbmm(self.b2.unsqueeze(1), x, self.w2)  # (M, N, out)
+
+
+@dataclass
+class RSSMState:
+    deter: torch.Tensor  # h_t (..., D)
+    stoch: torch.Tensor  # z_t one-hot, flattened (..., S*C)
+
+    @property
+    def feat(self) -> torch.Tensor:  # s_t = [h_t, z_t]  (..., D + S*C)
+        return torch.cat([self.deter, self.stoch], -1)
+
+    def detach(self) -> "RSSMState":
+        return RSSMState(self.deter.detach(), self.stoch.detach())
+
+
+def sample_onehot(logits: torch.Tensor) -> torch.Tensor:
+    """Straight-through categorical sample. logits (..., S, C) -> one-hot (..., S*C) with grad of probs."""
+    probs = logits.softmax(-1)
+    idx = torch.multinomial(probs.reshape(-1, probs.shape[-1]).detach().float(), 1).reshape(probs.shape[:-1])
+    onehot = F.one_hot(idx, probs.shape[-1]).to(probs.dtype)
+    return (onehot + probs - probs.detach()).flatten(-2)
+
+
+class RSSM(nn.Module):
+    """Recurrent state-space model: GRU h_t, posterior q(z_t | h_t, e_t), M priors p_i(z_t | h_t)."""
+
+    def __init__(self, cfg: ModelConfig, action_dim: int, embed_dim: int):
+        super().__init__()
+        self.deter_dim, self.stoch, self.classes = cfg.deter, cfg.stoch, cfg.classes
+        self.stoch_dim = cfg.stoch * cfg.classes
+        self.feat_dim = cfg.deter + self.stoch_dim
+        self.action_dim = action_dim
+        self.img_in = mlp(self.stoch_dim + action_dim, cfg.hidden, cfg.hidden, 0, cfg.norm)
+        self.img_in_norm = nn.LayerNorm(cfg.hidden) if cfg.norm == "layer" else nn.Identity()
+        self.gru = nn.GRUCell(cfg.hidden, cfg.deter)  # choice: torch's fused GRU cell (DreamerV2 uses a layer-norm GRU)
+        self.posterior_net = mlp(cfg.deter + embed_dim, self.stoch_dim, cfg.hidden, 1, cfg.norm)
+        self.prior_ensemble = PriorEnsemble(cfg.deter, cfg.hidden, self.stoch_dim, cfg.ensemble, cfg.norm)
+
+    def initial(self, n: int, device: torch.device | str = "cpu") -> RSSMState:
+        return RSSMState(torch.zeros(n, self.deter_dim, device=device), torch.zeros(n, self.stoch_dim, device=device))
+
+    def deter_step(self, prev: RSSMState, action: torch.Tensor) -> torch.Tensor:
+        """h_t = f(h_{t-1}, z_{t-1}, a_t).  prev: (N, ...), action (N, A) -> (N, D)."""
+        x = F.elu(self.img_in_norm(self.img_in(torch.cat([prev.stoch, action], -1))))
+        return self.gru(x, prev.deter)
+
+    def prior_logits(self, deter: torch.Tensor) -> torch.Tensor:
+        """Logits of every prior member. deter (N, D) -> (M, N, S, C)."""
+        out = self.prior_ensemble(deter)
+        return out.reshape(out.shape[0], out.shape[1], self.stoch, self.classes)
+
+    def posterior_logits(self, deter: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
+        """q(z_t | h_t, e_t). deter (N, D), embed (N, E) -> (N, S, C)."""
+        return self.posterior_net(torch.cat([deter, embed], -1)).reshape(-1, self.stoch, self.classes)
+
+    def obs_step(
+        self, prev: RSSMState, action: torch.Tensor, embed: torch.Tensor, is_first: torch.Tensor
+    ) -> tuple[RSSMState, torch.Tensor]:
+        """One filtering step; resets state and action where ``is_first``. Returns (posterior state, logits (N,S,C))."""
+        keep = (~is_first).to(prev.deter.dtype).unsqueeze(-1)  # (N, 1)
+        prev = RSSMState(prev.deter * keep, prev.stoch * keep)
+        deter = self.deter_step(prev, action * keep)
+        logits = self.posterior_logits(deter, embed)
+        return RSSMState(deter, sample_onehot(logits)), logits
+
+    def observe(
+        self, embed: torch.Tensor, action: torch.Tensor, is_first: torch.Tensor, start: RSSMState | None = None
+    ) -> tuple[RSSMState, torch.Tensor]:
+        """Filter a batch of sequences. embed (B, T, E), action (B, T, A), is_first (B, T).
+
+        Returns posterior states with fields (B, T, ·) and posterior logits (B, T, S, C).
+        """
+        b, t_len = embed.shape[:2]
+        state = start if start is not None else self.initial(b, embed.device)
+        deters, stochs, logits = [], [], []
+        for t in range(t_len):
+            state, lg = self.obs_step(state, action[:, t], embed[:, t], is_first[:, t])
+            deters.append(state.deter)
+            stochs.append(state.stoch)
+            logits.append(lg)
+        return RSSMState(torch.stack(deters, 1), torch.stack(stochs, 1)), torch.stack(logits, 1)
+
+
+class TruncNormal:
+    """Normal(mean, std) truncated to [-1, 1]; reparameterised sampling by the inverse CDF."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
+        self.mean, self.std = mean, std  # (N, A)
+        self.alpha = (-1.0 - mean) / std
+        self.beta = (1.0 - mean) / std
+        self.cdf_a = torch.special.ndtr(self.alpha)
+        self.cdf_b = torch.special.ndtr(self.beta)
+        self.z = (self.cdf_b - self.cdf_a).clamp_min(1e-8)  # Z, the mass inside [-1, 1]
+
+    @property
+    def mode(self) -> torch.Tensor:
+        return self.mean.clamp(-1.0, 1.0)
+
+    def rsample(self) -> torch.Tensor:
+        u = torch.rand_like(self.mean)
+        p = (self.cdf_a + u * (self.cdf_b - self.cdf_a)).clamp(1e-6, 1 - 1e-6)
+        return (self.mean + self.std * torch.special.ndtri(p)).clamp(-1.0, 1.0)
+
+    def sample(self) -> torch.Tensor:
+        with torch.no_grad():
+            return self.rsample()
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Sum over action dims. x (N, A) in [-1, 1] -> (N,)."""
+        x = x.clamp(-1.0, 1.0)
+        normal = -0.5 * ((x - self.mean) / self.std) ** 2 - torch.log(self.std) - 0.5 * math.log(2 * math.pi)
+        return (normal - torch.log(self.z)).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        """Exact truncated-normal entropy, summed over action dims -> (N,)."""
+        phi_a = torch.exp(-0.5 * self.alpha**2) / math.sqrt(2 * math.pi)
+        phi_b = torch.exp(-0.5 * self.beta**2) / math.sqrt(2 * math.pi)
+        ent = torch.log(math.sqrt(2 * math.pi * math.e) * self.std * self.z) + (
+            self.alpha * phi_a - self.beta * phi_b
+        ) / (2 * self.z)
+        return ent.sum(-1)
+
+
+class Actor(nn.Module):
+    """pi(a_t | s_t): truncated normal on [-1, 1], mean tanh(mu), std in [min_std, min_std + 2]."""
+
+    def __init__(self, cfg: ModelConfig, feat_dim: int, action_dim: int):
+        super().__init__()
+        self.min_std = cfg.min_std
+        self.net = mlp(feat_dim, 2 * action_dim, cfg.hidden, cfg.mlp_layers, cfg.norm)
+
+    def forward(self, feat: torch.Tensor) -> TruncNormal:
+        # feat (N, F) -> distribution over (N, A)
+        mu, raw_std = self.net(feat).chunk(2, -1)
+        std = 2.0 * torch.sigmoid(raw_std / 2.0) + self.min_std
+        return TruncNormal(torch.tanh(mu), std)
+
+
+class PolicyNet(nn.Module):
+    """What acting needs: encoder, RSSM and actor. Its state_dict keys are ``encoder.*``, ``rssm.*``, ``actor.*``."""
+
+    def __init__(self, cfg: ModelConfig, action_dim: int):
+        super().__init__()
+        self.encoder = Encoder(cfg.cnn_depth)
+        self.rssm = RSSM(cfg, action_dim, self.encoder.out_dim)
+        self.actor = Actor(cfg, self.rssm.feat_dim, action_dim)
