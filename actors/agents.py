@@ -1,0 +1,50 @@
+"""What chooses actions inside a rollout worker: the learner's policy snapshot, or a scripted expert.
+
+Both answer ``act(images, infos, is_first, deterministic) -> (N, A) float32 in [-1, 1]`` for the N
+envs a worker steps in lock-step, so one worker class runs online rollouts, evaluation and demos.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Protocol, Sequence
+
+import numpy as np
+
+
+class Agent(Protocol):
+    version: int  # policy version acting now (-1: scripted / random weights)
+
+    def act(self, images: np.ndarray, infos: Sequence[dict], is_first: np.ndarray, deterministic: bool) -> np.ndarray:
+        """images (N, H, W, 3) uint8, is_first (N,) bool -> actions (N, A) float32."""
+        ...
+
+    def load(self, version: int, weights: Any) -> None: ...
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):  # torch tensor
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+class LearnedAgent:
+    """A CPU ``common.policy.Policy`` with its recurrent state, plus optional Gaussian exploration."""
+
+    def __init__(self, policy: Any, n_envs: int, exploration_std: float = 0.0, rng: Optional[np.random.Generator] = None):
+        self.policy = policy
+        self.n_envs = n_envs
+        self.exploration_std = float(exploration_std)
+        self.rng = rng or np.random.default_rng()
+        self.state = policy.initial_state(n_envs)
+        self.version = -1
+
+    def load(self, version: int, weights: Any) -> None:
+        self.policy.load_weights(weights)
+        self.version = int(version)
+
+    def act(self, images: np.ndarray, infos: Sequence[dict], is_first: np.ndarray, deterministic: bool) -> np.ndarray:
+        actions, self.state = self.policy.act(images, is_first, self.state, deterministic=deterministic)
+        actions = _to_numpy(actions)
+        if self.exploration_std > 0 and not deterministic:
+            actions = actions + self.exploration_std * self.rng.standard_normal(actions.shape).astype(np.float32)
+        return np.clip(actions, -1.0, 1.0)

@@ -1,0 +1,305 @@
+"""Rollout workers: own N envs, act with a CPU policy snapshot (or a scripted expert), store episodes.
+
+``RolloutWorkerCore`` is plain Python (tests drive it without Ray); ``RolloutWorker`` is the Ray
+actor around it, created with ``make_rollout_workers``.
+
+Weights reach workers through a ``WeightBoard`` (``actors/weights.py``): the driver publishes the
+learner's ``(version, ObjectRef)`` there and workers poll it between episodes
+(``workers.weight_sync="episode"``) or every K agent steps (``"steps"``). The driver may also hand a
+version directly to one call: ``run(n, weights=(version, weights_or_ref))``.
+
+Envs are stepped in lock-step rounds: a round resets ``min(envs, episodes left)`` envs, batches one
+policy call over all of them per step, and ends when each has terminated or truncated. With
+``weight_sync="episode"`` weights change only between rounds, so each episode has one version; with
+``"steps"`` an episode may span versions and records the one that chose its first action.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, Optional
+
+import numpy as np
+import ray
+
+from actors.agents import Agent, LearnedAgent
+from actors.threads import limit_threads, thread_env
+from actors.weights import BoardWeightSource, WeightSource
+from common.config import MotoConfig
+from common.episode import EpisodeBuilder, EpisodeMeta
+from common.tasks import task_spec
+
+EnvFactory = Callable[[Any, int], Any]  # (EnvConfig, seed) -> env
+
+
+def derive_seed(*parts: int) -> int:
+    """A reproducible 31-bit seed from (run seed, worker index, counter, ...); distinct per tuple."""
+    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0] >> 1)
+
+
+def _default_env_factory(env_cfg: Any, seed: int) -> Any:
+    from common.envs import make_env
+
+    return make_env(env_cfg, seed)
+
+
+def _default_policy_factory(cfg: MotoConfig, action_dim: int) -> Any:
+    from common.policy import Policy
+
+    return Policy(cfg.model, action_dim)
+
+
+class RolloutWorkerCore:
+    """One worker's envs, agent and store handle. Not thread-safe; one ``run`` at a time."""
+
+    def __init__(
+        self,
+        cfg: MotoConfig,
+        store_url: Optional[str],
+        index: int = 0,
+        *,
+        scripted: bool = False,
+        weight_source: Optional[WeightSource] = None,
+        env_factory: Optional[EnvFactory] = None,
+        policy_factory: Optional[Callable[[MotoConfig, int], Any]] = None,
+        seed_salt: int = 0,
+    ):
+        self.cfg = cfg
+        self.index = int(index)
+        self.name = f"{'scripted' if scripted else 'worker'}-{index}"
+        self.scripted = scripted
+        self.weight_source = weight_source
+        self.task = task_spec(cfg.env.task)
+        self.seed_salt = int(seed_salt)  # non-zero after a restart, so a restarted worker repeats no seed
+        self.episode_counter = 0
+        self.total_env_steps = 0
+        self._steps_since_sync = 0
+        make = env_factory or _default_env_factory
+        n = cfg.workers.envs_per_worker
+        self.envs = [make(cfg.env, derive_seed(cfg.seed, self.index, slot, 1 << 20, self.seed_salt)) for slot in range(n)]
+        self.action_dim = int(self.envs[0].action_space.shape[0])
+        self.agent: Agent
+        if scripted:
+            from actors.scripted import ScriptedAgent
+
+            self.agent = ScriptedAgent(cfg.env.task, n)
+        else:
+            policy = (policy_factory or _default_policy_factory)(cfg, self.action_dim)
+            rng = np.random.default_rng(derive_seed(cfg.seed, self.index, 2 << 20, self.seed_salt))
+            self._seed_torch(derive_seed(cfg.seed, self.index, 3 << 20, self.seed_salt))
+            self.agent = LearnedAgent(policy, n, cfg.workers.exploration_std, rng)
+        self._store_url = store_url
+        self._store: Any = None
+        self.policy_seconds = 0.0  # time inside agent.act, for the benchmark's inference share
+
+    @staticmethod
+    def _seed_torch(seed: int) -> None:
+        try:
+            import torch
+
+            torch.manual_seed(seed)
+        except ImportError:
+            pass
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            if not self._store_url:
+                raise ValueError(f"{self.name} has no store URL; pass store=False to run() or give one")
+            from storage import TrajectoryStore
+
+            self._store = TrajectoryStore.open(self._store_url, create=True)
+        return self._store
+
+    # -- weights ---------------------------------------------------------------------------------
+
+    def load_weights(self, weights: Any) -> None:
+        """``(version, weights_dict)``, ``(version, ObjectRef)``, ``(version, [ObjectRef])`` or a ref to such a tuple."""
+        if isinstance(weights, ray.ObjectRef):
+            weights = ray.get(weights)
+        version, payload = weights
+        if isinstance(payload, list) and len(payload) == 1 and isinstance(payload[0], ray.ObjectRef):
+            payload = payload[0]
+        if isinstance(payload, ray.ObjectRef):
+            payload = ray.get(payload)
+        if int(version) != self.agent.version:
+            self.agent.load(int(version), payload)
+
+    def sync_weights(self) -> bool:
+        """Poll the weight source; True when a newer version was loaded."""
+        self._steps_since_sync = 0
+        if self.scripted or self.weight_source is None:
+            return False
+        newer = self.weight_source.latest(self.agent.version)
+        if newer is None:
+            return False
+        self.agent.load(*newer)
+        return True
+
+    # -- rollouts --------------------------------------------------------------------------------
+
+    def run(
+        self,
+        n_episodes: int,
+        weights: Any = None,
+        *,
+        deterministic: bool = False,
+        source: Optional[str] = None,
+        store: bool = True,
+        record_frames: bool = False,
+    ) -> list[dict]:
+        """Play ``n_episodes`` and return one stats dict per episode.
+
+        ``source`` defaults to "offline" for scripted workers and "online" otherwise; evaluation
+        uses ``deterministic=True, source="eval", store=False``. With ``record_frames`` the first
+        episode's stats carry ``frames`` (T+1, H, W, 3) uint8 for a video.
+        """
+        if weights is not None and not self.scripted:
+            self.load_weights(weights)
+        source = source or ("offline" if self.scripted else "online")
+        stats: list[dict] = []
+        while len(stats) < n_episodes:
+            if self.cfg.workers.weight_sync == "episode":
+                self.sync_weights()
+            k = min(len(self.envs), n_episodes - len(stats))
+            stats += self._round(k, deterministic, source, store, record_frames and not stats)
+        return stats
+
+    def _round(self, k: int, deterministic: bool, source: str, store: bool, record_frames: bool) -> list[dict]:
+        started = time.perf_counter()
+        n = len(self.envs)
+        seeds, builders = [], []
+        infos: list[Optional[dict]] = [None] * n
+        frames: Optional[np.ndarray] = None
+        for i in range(k):
+            seed = derive_seed(self.cfg.seed, self.index, self.episode_counter, self.seed_salt)
+            self.episode_counter += 1
+            obs, info = self.envs[i].reset(seed=seed)
+            builder = EpisodeBuilder(self.action_dim)
+            builder.reset(obs, info)
+            seeds.append(seed)
+            builders.append(builder)
+            infos[i] = info
+            if frames is None:
+                frames = np.zeros((n, *obs.shape), np.uint8)  # idle slots keep zero frames
+            frames[i] = obs
+        assert frames is not None
+        first_version = self.agent.version
+        is_first = np.ones(n, dtype=bool)
+        done = np.zeros(n, dtype=bool)
+        done[k:] = True
+        limit = self.cfg.env.max_episode_steps  # the env truncates; this only guards against one that does not
+        for t in range(limit):
+            if self.cfg.workers.weight_sync == "steps" and self._steps_since_sync >= self.cfg.workers.weight_sync_steps:
+                self.sync_weights()
+            t0 = time.perf_counter()
+            actions = self.agent.act(frames, infos, is_first, deterministic)
+            self.policy_seconds += time.perf_counter() - t0
+            is_first[:] = False
+            for i in np.flatnonzero(~done):
+                obs, reward, terminated, truncated, info = self.envs[i].step(actions[i])
+                builders[i].step(actions[i], obs, reward, terminated, info)
+                frames[i], infos[i] = obs, info
+                self.total_env_steps += 1
+                if terminated or truncated or t + 1 == limit:
+                    done[i] = True
+            self._steps_since_sync += 1
+            if done.all():
+                break
+        seconds = time.perf_counter() - started
+        stats = []
+        for i, builder in enumerate(builders):
+            meta = EpisodeMeta(
+                task=self.cfg.env.task, source=source, policy_version=first_version, seed=seeds[i], worker=self.name
+            )
+            episode = builder.build(meta)
+            eid = self.store.append(episode) if store else None
+            stat = {
+                "episode_id": eid,
+                "return": episode.episode_return,
+                "success": bool(meta.success),
+                "length": episode.length,
+                "policy_version": first_version,
+                "policy_version_end": self.agent.version,
+                "env_steps": self.total_env_steps,  # this worker's agent steps so far (all episodes)
+                "seconds": seconds,
+                "worker": self.name,
+                "seed": seeds[i],
+                "source": source,
+            }
+            if meta.completion:
+                stat["completion"] = dict(meta.completion)
+            if record_frames and i == 0:
+                stat["frames"] = episode.image
+            stats.append(stat)
+        return stats
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+        self.envs = []
+
+
+class RolloutWorkerActor:
+    """Ray actor body: limits its threads, then builds a ``RolloutWorkerCore``."""
+
+    def __init__(self, cfg: MotoConfig, store_url: Optional[str], index: int, board: Any = None, scripted: bool = False,
+                 fail_after_steps: Optional[int] = None):
+        os.environ.update(thread_env(cfg.workers.render_threads))
+        os.environ.setdefault("MUJOCO_GL", cfg.env.gl_backend)
+        limit_threads(cfg.workers.render_threads)
+        ctx = ray.get_runtime_context()
+        restarted = ctx.was_current_actor_reconstructed
+        # A restarted worker gets fresh seeds; the first incarnation's are reproducible.
+        salt = time.time_ns() & 0x7FFFFFFF if restarted else 0
+        source = BoardWeightSource(board) if board is not None else None
+        self.core = RolloutWorkerCore(cfg, store_url, index, scripted=scripted, weight_source=source, seed_salt=salt)
+        # Fault injection for tests: die (like a crashed process) mid-run, first incarnation only.
+        self._fail_after_steps = None if restarted else fail_after_steps
+
+    def run(self, n_episodes: int, weights: Any = None, **kwargs: Any) -> list[dict]:
+        if self._fail_after_steps is not None:
+            self._arm_failure(self._fail_after_steps)
+        return self.core.run(n_episodes, weights, **kwargs)
+
+    def _arm_failure(self, after: int) -> None:
+        env = self.core.envs[0]
+        step, count = env.step, [0]
+
+        def dying_step(action: Any) -> Any:
+            count[0] += 1
+            if count[0] > after:
+                os._exit(1)
+            return step(action)
+
+        env.step = dying_step
+
+    def info(self) -> dict:
+        return {"name": self.core.name, "pid": os.getpid(), "episodes": self.core.episode_counter,
+                "env_steps": self.core.total_env_steps, "policy_version": self.core.agent.version,
+                "policy_seconds": self.core.policy_seconds, "seed_salt": self.core.seed_salt}
+
+
+RolloutWorker = ray.remote(RolloutWorkerActor)
+
+
+def worker_actor_options(cfg: MotoConfig, max_restarts: int = 3) -> dict:
+    """Ray options: one CPU each, thread caps in the process environment, restart on crash.
+
+    ``max_task_retries=0``: a ``run`` interrupted by a crash fails back to the driver (its partial
+    episode was never appended) rather than silently replaying with the same seeds.
+    """
+    env_vars = thread_env(cfg.workers.render_threads)
+    env_vars["MUJOCO_GL"] = cfg.env.gl_backend
+    if cfg.env.gl_backend in ("egl", "osmesa"):
+        env_vars["PYOPENGL_PLATFORM"] = cfg.env.gl_backend
+    return {"num_cpus": 1, "max_restarts": max_restarts, "max_task_retries": 0, "runtime_env": {"env_vars": env_vars}}
+
+
+def make_rollout_workers(cfg: MotoConfig, store_url: Optional[str], board: Any = None, n: Optional[int] = None,
+                         scripted: bool = False, max_restarts: int = 3) -> list[Any]:
+    """Start ``n`` (default ``workers.num_workers``) RolloutWorker actors; call ``ray.init`` first."""
+    n = cfg.workers.num_workers if n is None else n
+    options = worker_actor_options(cfg, max_restarts)
+    return [RolloutWorker.options(**options).remote(cfg, store_url, i, board, scripted) for i in range(n)]
