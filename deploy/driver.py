@@ -1,0 +1,221 @@
+"""The driver of ``moto train``: offline pre-training, then online fine-tuning with a fleet of workers.
+
+Reads like paper Algorithm 1. The learner (a Ray actor) trains from the run's store; rollout workers
+(Ray actors) write finished episodes into the same store and pick up new weights from a
+``WeightBoard``; the driver only counts, gates the update-to-data ratio (``Schedule``), evaluates,
+checkpoints and logs. Nothing but finished episodes crosses from actors to the learner.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import ray
+from ray.exceptions import RayActorError
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from actors.weights import WeightBoard
+from actors.worker import RolloutWorker
+from common.config import MotoConfig
+from deploy.offline_data import prepare_offline_data
+from deploy.report import plot_success_curve, summary_text
+from deploy.run_dir import RunDirectory
+from deploy.schedule import Schedule, ScheduleState
+from learner.service import learner_actor
+from storage import TrajectoryStore
+
+log = logging.getLogger("moto.driver")
+OFFLINE_CHUNK = 50  # gradient steps per learner call in the offline phase (progress granularity)
+
+
+class Driver:
+    def __init__(self, cfg: MotoConfig, run: RunDirectory, checkpoint: Path | None = None):
+        self.cfg, self.run_dir, self.checkpoint = cfg, run, checkpoint
+        self.store_url = run.store_url(cfg)
+        state = ScheduleState.from_dict(run.read_schedule(checkpoint)) if checkpoint else ScheduleState()
+        self.schedule = Schedule(cfg.schedule, cfg.workers.num_workers, state)
+        self.writer = SummaryWriter(str(run.tb_dir / "driver"))
+        self.started = time.time()
+        self.policy_lags: list[int] = []
+
+    # set-up ------------------------------------------------------------------------------------
+    def _start_actors(self) -> None:
+        cfg, state = self.cfg, self.schedule.state
+        if not state.offline_imported:
+            prepare_offline_data(cfg, self.store_url)
+            state.offline_imported = True
+        self._recount_online_episodes()
+        use_gpu = cfg.device != "cpu" and ray.cluster_resources().get("GPU", 0) >= 1
+        self.learner = learner_actor(cfg, use_gpu).remote(cfg, self.store_url, str(self.run_dir.path), str(self.checkpoint) if self.checkpoint else None)
+        self.board = WeightBoard.remote()
+        self.workers = [self._make_worker(i) for i in range(cfg.workers.num_workers)]
+        self.eval_worker = self._make_worker(cfg.workers.num_workers, evaluation=True)
+
+    def _make_worker(self, index: int, evaluation: bool = False):
+        return RolloutWorker.options(max_restarts=-1, max_task_retries=0).remote(
+            self.cfg, index, None if evaluation else self.store_url, self.board, evaluation=evaluation
+        )
+
+    def _recount_online_episodes(self) -> None:
+        """The store is the run's memory: episodes committed after the last checkpoint still count."""
+        store = TrajectoryStore.open(self.store_url, create=False)
+        metas = [store.meta(eid) for eid in store.episode_ids()]
+        online = [m for m in metas if m.source == "online"]
+        self.schedule.state.episodes = len(online)
+        self.schedule.state.env_steps = int(sum(m.length for m in online))
+
+    # the phases ------------------------------------------------------------------------------------
+    def run(self) -> str:
+        self._start_actors()
+        self._offline_phase()
+        self._publish()
+        self._online_phase()
+        if not self.schedule.state.evals or self.schedule.state.evals[-1]["episodes"] != self.schedule.state.episodes:
+            self._record_eval(ray.get(self._launch_eval()))
+        self._save_checkpoint()
+        return self._finish()
+
+    def _offline_phase(self) -> None:
+        sched = self.schedule
+        bar = tqdm(total=self.cfg.schedule.offline_steps, initial=sched.state.offline_done, desc="offline pre-training", unit="step", disable=not self.cfg.logging.progress)
+        while sched.offline_remaining > 0:
+            n = min(OFFLINE_CHUNK, sched.offline_remaining)
+            metrics = ray.get(self.learner.train.remote(n))
+            self._after_updates(n, offline=True, metrics=metrics)
+            bar.update(n)
+            bar.set_postfix(image=f"{metrics.get('image_loss', float('nan')):.3f}", reward=f"{metrics.get('reward_loss', float('nan')):.4f}")
+        bar.close()
+        if sched.state.evals == [] and self.cfg.schedule.eval_every_episodes > 0:
+            self._record_eval(ray.get(self._launch_eval()))  # the curve's first point: the pre-trained policy
+
+    def _online_phase(self) -> None:
+        sched, cfg = self.schedule, self.cfg
+        total_steps = sched.target_episodes * cfg.env.max_episode_steps
+        bar = tqdm(total=total_steps, initial=min(sched.state.env_steps, total_steps), desc="online fine-tuning", unit="env step", disable=not cfg.logging.progress)
+        collecting: dict = {}  # ObjectRef -> worker index
+        training = None  # ObjectRef of the learner's current train() call
+        evaluating = None
+        idle = list(range(len(self.workers)))
+        while not sched.finished:
+            while idle and sched.may_start_episode(len(collecting)):
+                i = idle.pop()
+                collecting[self.workers[i].run.remote(1)] = i
+            if training is None and sched.online_due > 0:
+                training_n = min(sched.online_due, cfg.schedule.updates_per_episode)
+                training = self.learner.train.remote(training_n)
+            waiting = list(collecting) + [r for r in (training, evaluating) if r is not None]
+            if not waiting:
+                continue
+            ready, _ = ray.wait(waiting, num_returns=1)
+            ref = ready[0]
+            if ref is training:
+                training = None
+                self._after_updates(training_n, offline=False, metrics=ray.get(ref))
+                self._publish()
+            elif ref is evaluating:
+                evaluating = None
+                self._record_eval(ray.get(ref))
+            else:
+                i = collecting.pop(ref)
+                idle.append(i)
+                try:
+                    stats = ray.get(ref)
+                except RayActorError as e:  # the episode in flight is lost (never half-stored); Ray restarts the actor
+                    log.warning("rollout worker %d died (%s); it is restarted and its episode in flight is lost", i, type(e).__name__)
+                    self.writer.add_scalar("workers/restarts", 1, sched.state.env_steps)
+                    time.sleep(1.0)
+                    continue
+                for episode in stats:
+                    eval_due = self._record_episode(episode)
+                    bar.update(episode["length"])
+                    if eval_due and evaluating is None:
+                        evaluating = self._launch_eval()
+            last = sched.state.evals[-1]["success_rate"] if sched.state.evals else float("nan")
+            bar.set_postfix(episodes=sched.state.episodes, learner=sched.learner_steps, success=f"{last:.2f}")
+        if evaluating is not None:
+            self._record_eval(ray.get(evaluating))
+        bar.close()
+
+    # bookkeeping ----------------------------------------------------------------------------------
+    def _after_updates(self, n: int, offline: bool, metrics: dict) -> None:
+        sched = self.schedule
+        before = sched.learner_steps
+        sched.record_updates(n, offline)
+        step = sched.learner_steps
+        for key in ("image_loss", "reward_loss", "kl_loss", "actor_loss", "critic_loss", "learner_steps_per_s"):
+            if key in metrics:
+                self.writer.add_scalar(f"driver/{key}", metrics[key], step)
+        every = self.cfg.schedule.checkpoint_every
+        if every and step // every > before // every:
+            self._save_checkpoint()
+
+    def _record_episode(self, episode: dict) -> bool:
+        sched = self.schedule
+        eval_due = sched.record_episode(episode["length"])
+        lag = max(0, sched.learner_steps - int(episode["policy_version"]))
+        self.policy_lags.append(lag)
+        x = sched.state.env_steps
+        self.writer.add_scalar("train/return", episode["return"], x)
+        self.writer.add_scalar("train/success", float(episode["success"]), x)
+        self.writer.add_scalar("train/policy_lag_steps", lag, x)
+        self.writer.add_scalar("train/policy_version", episode["policy_version"], x)
+        self.writer.add_scalar("train/episodes", sched.state.episodes, x)
+        self.writer.add_scalar("train/env_steps_per_s", x / max(time.time() - self.started, 1e-6), x)
+        return eval_due
+
+    def _publish(self) -> None:
+        """New weights for the workers: the ref goes on the board, the data stays in the object store."""
+        self.board.publish.remote(self.schedule.learner_steps, [self.learner.policy_weights.remote()])
+
+    def _launch_eval(self):
+        # eval results are logged at the env step at which they were launched
+        self._eval_launched_at = (self.schedule.state.env_steps, self.schedule.state.episodes, self.schedule.learner_steps)
+        return self.eval_worker.run.remote(self.cfg.schedule.eval_episodes, deterministic=True, record_video=True)
+
+    def _record_eval(self, stats: list[dict]) -> None:
+        env_steps, episodes, learner_steps = self._eval_launched_at
+        video = next((s.pop("video") for s in stats if s.get("video") is not None), None)
+        success = float(np.mean([s["success"] for s in stats])) if stats else 0.0
+        ret = float(np.mean([s["return"] for s in stats])) if stats else 0.0
+        state = self.schedule.state
+        state.evals.append({"env_steps": env_steps, "episodes": episodes, "learner_steps": learner_steps, "success_rate": success, "mean_return": ret})
+        state.evals_done += 1
+        self.writer.add_scalar("eval/success_rate", success, env_steps)
+        self.writer.add_scalar("eval/return", ret, env_steps)
+        if video is not None:
+            self._save_video(np.asarray(video), env_steps)
+        self.run_dir.write_curves(state.evals)
+
+    def _save_video(self, frames: np.ndarray, env_steps: int) -> None:
+        """frames (T, H, W, 3) uint8 -> a GIF in videos/ and a filmstrip in TensorBoard."""
+        from PIL import Image
+
+        path = self.run_dir.videos_dir / f"eval_{env_steps:08d}.gif"
+        images = [Image.fromarray(f).resize((128, 128), Image.NEAREST) for f in frames]
+        images[0].save(path, save_all=True, append_images=images[1:], duration=80, loop=0)
+        strip = np.concatenate(list(frames[:: max(1, len(frames) // 10)][:10]), axis=1)  # (H, 10W, 3)
+        self.writer.add_image("eval/filmstrip", strip, env_steps, dataformats="HWC")
+
+    def _save_checkpoint(self) -> None:
+        staging = self.run_dir.staging_dir(self.schedule.learner_steps)
+        ray.get(self.learner.save.remote(str(staging)))
+        self.run_dir.commit_checkpoint(staging, self.schedule.learner_steps, self.schedule.state.to_dict())
+
+    def _finish(self) -> str:
+        state = self.schedule.state
+        self.run_dir.write_curves(state.evals)
+        plot_success_curve(state.evals, self.cfg, self.run_dir.plot_path)
+        store = TrajectoryStore.open(self.store_url, create=False)
+        stats = store.stats()
+        extra = {
+            "policy lag (steps)": f"mean {np.mean(self.policy_lags):.1f}, max {max(self.policy_lags)}" if self.policy_lags else "n/a",
+            "store": f"{self.store_url}  ({stats.get('episodes')} episodes, {stats.get('frames')} frames)",
+        }
+        text = summary_text(self.cfg, state.to_dict(), self.run_dir.path, time.time() - self.started, extra)
+        self.run_dir.summary_path.write_text(text)
+        self.writer.close()
+        return text

@@ -1,0 +1,82 @@
+"""The offline -> online schedule as plain counters (paper Algorithm 1), independent of Ray.
+
+Offline: ``offline_steps`` gradient steps. Online: every collected episode makes
+``updates_per_episode`` (G) more gradient steps due, however many workers collect, and collection
+stops at ``ceil(online_steps / G)`` episodes so that a run ends with the same counters whether it ran
+straight through or was resumed. Workers may run ahead of the learner by at most ``max_backlog``
+episodes, which keeps the update-to-data ratio honest when the learner is slower than the fleet.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from common.config import ScheduleConfig
+
+
+@dataclass
+class ScheduleState:
+    offline_done: int = 0  # gradient steps done in the offline phase
+    online_done: int = 0  # gradient steps done in the online phase
+    episodes: int = 0  # online episodes committed to the store
+    env_steps: int = 0  # agent steps in those episodes
+    evals_done: int = 0  # evaluations run
+    offline_imported: bool = False  # demos copied into the run's store
+    evals: list[dict] = field(default_factory=list)  # [{env_steps, episodes, success_rate, return}] curve
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ScheduleState":
+        return cls(**data)
+
+
+class Schedule:
+    def __init__(self, cfg: ScheduleConfig, num_workers: int, state: ScheduleState | None = None):
+        if cfg.updates_per_episode < 1:
+            raise ValueError("schedule.updates_per_episode must be >= 1")
+        self.cfg = cfg
+        self.state = state or ScheduleState()
+        self.target_episodes = math.ceil(cfg.online_steps / cfg.updates_per_episode)
+        self.max_backlog = max(1, num_workers)
+
+    # offline phase -------------------------------------------------------------------------
+    @property
+    def offline_remaining(self) -> int:
+        return max(0, self.cfg.offline_steps - self.state.offline_done)
+
+    # online phase --------------------------------------------------------------------------
+    @property
+    def online_due(self) -> int:
+        """Gradient steps owed by the learner for the episodes collected so far."""
+        return self.state.episodes * self.cfg.updates_per_episode - self.state.online_done
+
+    def may_start_episode(self, in_flight: int) -> bool:
+        """Start another episode only if the run needs it and the learner is not too far behind."""
+        if self.state.episodes + in_flight >= self.target_episodes:
+            return False
+        backlog_episodes = self.online_due / self.cfg.updates_per_episode
+        return backlog_episodes + in_flight < self.max_backlog + 1
+
+    def record_episode(self, length: int) -> bool:
+        """Count a committed episode; returns True when an evaluation is due after it."""
+        self.state.episodes += 1
+        self.state.env_steps += length
+        every = self.cfg.eval_every_episodes
+        return every > 0 and self.state.episodes % every == 0
+
+    def record_updates(self, n: int, offline: bool) -> None:
+        if offline:
+            self.state.offline_done += n
+        else:
+            self.state.online_done += n
+
+    @property
+    def finished(self) -> bool:
+        return self.offline_remaining == 0 and self.state.episodes >= self.target_episodes and self.online_due <= 0
+
+    @property
+    def learner_steps(self) -> int:
+        return self.state.offline_done + self.state.online_done

@@ -1,0 +1,100 @@
+"""The learner process: a ``Learner`` fed by a ``Sampler`` on the run's store, as a Ray actor.
+
+The driver calls ``train(n, phase)`` in chunks and publishes ``policy_weights()`` (an ObjectRef in
+Ray's object store) to the rollout workers; nothing but finished episodes, through the store, ever
+reaches the learner. Scalars and diagnostics go to TensorBoard under ``<run_dir>/tb/learner``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import ray
+import torch
+
+from common.config import MotoConfig
+from common.tasks import task_spec
+from learner.learner import Learner
+from storage import Sampler, TrajectoryStore
+
+CHECKPOINT_FILE = "learner.pt"
+
+
+class LearnerService:
+    def __init__(self, cfg: MotoConfig, store_url: str, run_dir: str, checkpoint: str | None = None):
+        if cfg.perf.torch_threads > 0:
+            torch.set_num_threads(cfg.perf.torch_threads)
+        self.cfg = cfg
+        self.learner = Learner(cfg, task_spec(cfg.env.task).action_dim, cfg.device)
+        if checkpoint:
+            self.learner.load(str(Path(checkpoint) / CHECKPOINT_FILE))
+        self.store = TrajectoryStore.open(store_url, create=False)
+        self.sampler = Sampler(
+            self.store,
+            cfg.algo.batch_size,
+            cfg.algo.seq_len,
+            device=str(self.learner.device),
+            max_frames=cfg.storage.max_frames_in_memory,
+            prefetch=cfg.storage.prefetch,
+            refresh_seconds=cfg.storage.refresh_seconds,
+            seed=cfg.seed + 1000 * self.learner.step,  # a resumed run does not replay the same batches
+        )
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(Path(run_dir) / "tb" / "learner"))
+
+    @property
+    def step(self) -> int:
+        return self.learner.step
+
+    def train(self, n: int) -> dict[str, float]:
+        """``n`` gradient steps; returns the mean of each metric and the learner's speed."""
+        sums: dict[str, float] = defaultdict(float)
+        started = time.perf_counter()
+        for _ in range(n):
+            metrics = self.learner.train_step(self.sampler.sample())
+            for key, value in metrics.items():
+                sums[key] += float(value)
+            step = self.learner.step
+            if step % self.cfg.logging.log_every == 0:
+                for key, value in metrics.items():
+                    self.writer.add_scalar(f"learner/{key}", float(value), step)
+            if self.cfg.logging.diagnostics_every and step % self.cfg.logging.diagnostics_every == 0:
+                self.diagnostics()
+        seconds = time.perf_counter() - started
+        result = {key: value / max(n, 1) for key, value in sums.items()}
+        result["learner_steps_per_s"] = n / seconds if seconds > 0 else 0.0
+        result["learner_step"] = self.learner.step
+        self.writer.add_scalar("learner/steps_per_s", result["learner_steps_per_s"], self.learner.step)
+        self.writer.add_scalar("store/episodes_in_memory", self.sampler.num_episodes, self.learner.step)
+        self.writer.add_scalar("store/frames_in_memory", self.sampler.num_frames, self.learner.step)
+        return result
+
+    def diagnostics(self) -> None:
+        """Open-loop video, reward prediction and epsilon_u on the offline (expert) episodes."""
+        from learner.diagnostics import log_diagnostics
+
+        log_diagnostics(self.learner, self.sampler.episodes(source="offline"), self.writer, self.learner.step)
+        self.writer.flush()
+
+    def policy_weights(self) -> dict[str, torch.Tensor]:
+        return self.learner.policy_weights()
+
+    def save(self, directory: str) -> int:
+        self.learner.save(str(Path(directory) / CHECKPOINT_FILE))
+        self.writer.flush()
+        return self.learner.step
+
+    def stats(self) -> dict[str, int]:
+        return {"episodes": self.sampler.num_episodes, "frames": self.sampler.num_frames, "learner_step": self.learner.step}
+
+    def close(self) -> None:
+        self.sampler.close()
+        self.writer.close()
+
+
+def learner_actor(cfg: MotoConfig, use_gpu: bool):
+    """The Ray actor class for this run: one GPU when the cluster has one and the config allows it."""
+    return ray.remote(num_cpus=1, num_gpus=1 if use_gpu else 0, max_restarts=0)(LearnerService)
