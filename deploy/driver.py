@@ -19,7 +19,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from actors.weights import WeightBoard
-from actors.worker import RolloutWorker
+from actors.worker import RolloutWorker, make_rollout_workers, worker_actor_options
 from common.config import MotoConfig
 from deploy.offline_data import prepare_offline_data
 from deploy.report import plot_success_curve, summary_text
@@ -29,6 +29,7 @@ from learner.service import learner_actor
 from storage import TrajectoryStore
 
 log = logging.getLogger("moto.driver")
+EVAL_WORKER_INDEX = 10_000
 OFFLINE_CHUNK = 50  # gradient steps per learner call in the offline phase (progress granularity)
 
 
@@ -52,21 +53,18 @@ class Driver:
         use_gpu = cfg.device != "cpu" and ray.cluster_resources().get("GPU", 0) >= 1
         self.learner = learner_actor(cfg, use_gpu).remote(cfg, self.store_url, str(self.run_dir.path), str(self.checkpoint) if self.checkpoint else None)
         self.board = WeightBoard.remote()
-        self.workers = [self._make_worker(i) for i in range(cfg.workers.num_workers)]
-        self.eval_worker = self._make_worker(cfg.workers.num_workers, evaluation=True)
-
-    def _make_worker(self, index: int, evaluation: bool = False):
-        return RolloutWorker.options(max_restarts=-1, max_task_retries=0).remote(
-            self.cfg, index, None if evaluation else self.store_url, self.board, evaluation=evaluation
-        )
+        self.workers = make_rollout_workers(cfg, self.store_url, self.board, max_restarts=-1)
+        # The evaluation worker stores nothing; its index keeps its env seeds apart from the fleet's.
+        eval_options = worker_actor_options(cfg, max_restarts=-1)
+        self.eval_worker = RolloutWorker.options(**eval_options).remote(cfg, None, EVAL_WORKER_INDEX, self.board)
 
     def _recount_online_episodes(self) -> None:
         """The store is the run's memory: episodes committed after the last checkpoint still count."""
         store = TrajectoryStore.open(self.store_url, create=False)
-        metas = [store.meta(eid) for eid in store.episode_ids()]
-        online = [m for m in metas if m.source == "online"]
+        markers = [store.marker(eid) for eid in store.episode_ids()]
+        online = [m for m in markers if m["meta"]["source"] == "online"]
         self.schedule.state.episodes = len(online)
-        self.schedule.state.env_steps = int(sum(m.length for m in online))
+        self.schedule.state.env_steps = int(sum(m["length"] for m in online))
 
     # the phases ------------------------------------------------------------------------------------
     def run(self) -> str:
@@ -174,11 +172,11 @@ class Driver:
     def _launch_eval(self):
         # eval results are logged at the env step at which they were launched
         self._eval_launched_at = (self.schedule.state.env_steps, self.schedule.state.episodes, self.schedule.learner_steps)
-        return self.eval_worker.run.remote(self.cfg.schedule.eval_episodes, deterministic=True, record_video=True)
+        return self.eval_worker.run.remote(self.cfg.schedule.eval_episodes, deterministic=True, source="eval", store=False, record_frames=True)
 
     def _record_eval(self, stats: list[dict]) -> None:
         env_steps, episodes, learner_steps = self._eval_launched_at
-        video = next((s.pop("video") for s in stats if s.get("video") is not None), None)
+        video = next((s.pop("frames") for s in stats if s.get("frames") is not None), None)
         success = float(np.mean([s["success"] for s in stats])) if stats else 0.0
         ret = float(np.mean([s["return"] for s in stats])) if stats else 0.0
         state = self.schedule.state
