@@ -46,5 +46,14 @@ class LearnedAgent:
         actions, self.state = self.policy.act(images, is_first, self.state, deterministic=deterministic)
         actions = _to_numpy(actions)
         if self.exploration_std > 0 and not deterministic:
-            actions = actions + self.exploration_std * self.rng.standard_normal(actions.shape).astype(np.float32)
+            noise = self.exploration_std * self.rng.standard_normal(actions.shape).astype(np.float32)
+            actions = np.clip(actions + noise, -1.0, 1.0)
+            self._record_executed(actions)
         return np.clip(actions, -1.0, 1.0)
+
+    def _record_executed(self, actions: np.ndarray) -> None:
+        # The recurrent state feeds a_t into h_{t+1}: it must be the action the env received, noise included.
+        if hasattr(self.state, "action"):
+            import torch
+
+            self.state.action = torch.as_tensor(actions, dtype=self.state.action.dtype)

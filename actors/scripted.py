@@ -8,6 +8,7 @@ its action is clipped to the [-1, 1] action box. Episodes it produces are stored
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -33,6 +34,7 @@ def make_expert(task_id: str) -> Any:
     return ENV_POLICY_MAP[name]()
 
 
+
 class ScriptedAgent:
     """One expert instance per env (experts are stateless today, but cheap to keep separate)."""
 
@@ -52,5 +54,7 @@ class ScriptedAgent:
                 continue
             if "state" not in info:
                 raise KeyError("scripted experts need info['state'] (the 39-dim MetaWorld observation) from the env")
-            actions.append(expert.get_action(np.asarray(info["state"], dtype=np.float64)))
+            with warnings.catch_warnings():  # "Constant(s) may be too high": the experts rely on clipping, as we do
+                warnings.simplefilter("ignore", UserWarning)
+                actions.append(expert.get_action(np.asarray(info["state"], dtype=np.float64)))
         return np.clip(np.asarray(actions, dtype=np.float32), -1.0, 1.0)

@@ -1,0 +1,80 @@
+"""``moto bench actors``: does a fleet of N rollout workers scale like N independent processes?
+
+Figures (side by side, one run, one machine):
+- ``single_process_env_steps_per_s``: one worker actor alone, same env, same policy, same thread caps
+- ``fleet_env_steps_per_s``: N workers at once; ``efficiency`` = fleet / (single x min(N, cores)),
+  target >= 0.9
+- ``policy_ms_per_step`` and ``policy_share``: time in batched policy inference per env step, and its
+  share of a single worker's step (target <= 15%)
+
+Episodes are not stored (``store=False``): this measures acting, not the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import ray
+
+from actors.threads import thread_env
+from actors.worker import make_rollout_workers
+from common.config_loading import load_config
+
+TASK = "metaworld/drawer-open"
+
+
+def _timed(workers: list, episodes: int) -> tuple[float, int, float]:
+    """Run ``episodes`` per worker concurrently: (wall seconds, agent steps, policy seconds)."""
+    before = ray.get([w.info.remote() for w in workers])
+    t0 = time.perf_counter()
+    ray.get([w.run.remote(episodes, store=False) for w in workers])
+    wall = time.perf_counter() - t0
+    after = ray.get([w.info.remote() for w in workers])
+    steps = sum(a["env_steps"] - b["env_steps"] for a, b in zip(after, before))
+    policy_s = sum(a["policy_seconds"] - b["policy_seconds"] for a, b in zip(after, before))
+    return wall, steps, policy_s
+
+
+def run(args: argparse.Namespace) -> dict:
+    n = max(1, int(getattr(args, "workers", 2)))
+    quick = bool(getattr(args, "quick", False))
+    size = getattr(args, "size", "small") or "small"
+    steps = 50 if quick else 100
+    episodes = 1 if quick else 3
+    cfg = load_config([f"size={size}", f"task={TASK}", f"env.max_episode_steps={steps}", "env.fast_render=true",
+                       "workers.envs_per_worker=1", "workers.render_threads=1"])
+    cores = os.cpu_count() or 1
+    started = not ray.is_initialized()
+    if started:
+        tmp = tempfile.mkdtemp(prefix="rb", dir="/tmp")
+        ray.init(num_cpus=max(n, cores), include_dashboard=False, log_to_driver=False, _temp_dir=tmp)
+    try:
+        workers = make_rollout_workers(cfg, None, n=n)  # random policy weights (version -1)
+        ray.get([w.run.remote(1, store=False) for w in workers])  # warm-up: GL context, torch pools
+        single_wall, single_steps, single_policy_s = _timed(workers[:1], episodes)
+        fleet_wall, fleet_steps, _ = _timed(workers, episodes)
+        for w in workers:
+            ray.kill(w, no_restart=True)
+    finally:
+        if started:
+            ray.shutdown()
+    single = single_steps / single_wall
+    fleet = fleet_steps / fleet_wall
+    policy_ms = 1000.0 * single_policy_s / single_steps
+    return {
+        "workers": n,
+        "fleet_env_steps_per_s": round(fleet, 1),
+        "single_process_env_steps_per_s": round(single, 1),
+        "efficiency": round(fleet / (single * min(n, cores)), 3),
+        "policy_ms_per_step": round(policy_ms, 2),
+        "policy_share": round(policy_ms / (1000.0 / single), 3),
+        "cores": cores,
+        "size": size,
+        "task": TASK,
+        "episode_steps": steps,
+        "episodes_per_worker": episodes,
+        "thread_env": thread_env(cfg.workers.render_threads),
+    }
