@@ -1,0 +1,242 @@
+"""The Learner: one MOTO gradient step (world model, then critic, then actor), weights, checkpoints.
+
+    learner = Learner(cfg, action_dim, device="auto")
+    metrics = learner.train_step(batch)          # dict[str, float]
+    policy.load_weights(learner.policy_weights())
+    learner.save(path); learner.load(path)       # exact resume: weights, optimisers, step, RNG states
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from common.batch import Batch
+from common.config import MotoConfig
+from common.errors import UserError
+from common.networks import RSSMState
+from learner.actor_critic import ActorCritic, RealTransitions
+from learner.imagination import imagine
+from learner.world_model import WorldModel
+
+CHECKPOINT_FORMAT = 1
+
+
+class CheckpointMismatchError(UserError, ValueError):
+    """A checkpoint whose parameter shapes do not fit this learner (e.g. another size preset)."""
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def frozen(*modules: nn.Module) -> Iterator[None]:
+    """No parameter gradients for ``modules`` inside the block (activations still carry gradient)."""
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": {"version": py_state[0], "internal": torch.tensor(py_state[1], dtype=torch.int64), "gauss": py_state[2]},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["internal"].tolist()), p["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Learner:
+    def __init__(self, cfg: MotoConfig, action_dim: int, device: str = "cpu"):
+        self.cfg, self.action_dim = cfg, action_dim
+        self.device = resolve_device(device)
+        self.cuda = self.device.type == "cuda"
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        random.seed(cfg.seed)
+        if cfg.perf.torch_threads and not self.cuda:
+            torch.set_num_threads(cfg.perf.torch_threads)
+        self.world_model = WorldModel(cfg.model, cfg.algo, action_dim).to(self.device)
+        self.agent = ActorCritic(cfg.model, cfg.algo, self.world_model.rssm.feat_dim, action_dim).to(self.device)
+        if self.cuda and cfg.perf.channels_last:
+            self.world_model.encoder.to(memory_format=torch.channels_last)
+            self.world_model.decoder.to(memory_format=torch.channels_last)
+        a = cfg.algo
+        fused = {"fused": True} if (self.cuda and cfg.perf.fused_adam) else {}
+        self.model_opt = torch.optim.Adam(self.world_model.parameters(), lr=a.model_lr, eps=a.adam_eps, **fused)
+        self.actor_opt = torch.optim.Adam(self.agent.actor.parameters(), lr=a.actor_lr, eps=a.adam_eps, **fused)
+        self.critic_opt = torch.optim.Adam(self.agent.critics.parameters(), lr=a.critic_lr, eps=a.adam_eps, **fused)
+        self._imagine = imagine
+        if self.cuda and cfg.perf.compile:
+            # compile the per-step RSSM cell (the recurrent loop's body) and the decoder
+            rssm = self.world_model.rssm
+            rssm.obs_step = torch.compile(rssm.obs_step)  # type: ignore[method-assign]
+            rssm.deter_step = torch.compile(rssm.deter_step)  # type: ignore[method-assign]
+            self.world_model.decoder.forward = torch.compile(self.world_model.decoder.forward)  # type: ignore[method-assign]
+        self.step = 0
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.cuda and self.cfg.perf.amp_bf16:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _starts(self, b: int, t: int) -> torch.Tensor:
+        """Flat indices of the rollout starts: all B*T posterior states, or algo.agent_batch random ones."""
+        n, k = b * t, self.cfg.algo.agent_batch
+        if k and k < n:
+            return torch.randperm(n, device=self.device)[:k]
+        return torch.arange(n, device=self.device)
+
+    def _opt_step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.algo.grad_clip)
+        opt.step()
+        return norm
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        """One gradient step of world model, then critic, then actor. Returns losses, parts and stats."""
+        a = self.cfg.algo
+        batch = batch.to(self.device)
+        b, t = batch.reward.shape
+        wm, agent = self.world_model, self.agent
+        # 1. world model (ELBO with a random prior member per step)
+        with self._autocast():
+            out = wm.loss(batch)
+        metrics = dict(out.metrics)
+        metrics["model/grad_norm"] = self._opt_step(self.model_opt, out.loss, list(wm.parameters()))
+        # 2. imagination from detached posterior states s^0 (no gradient into the model)
+        post = out.post.detach()
+        idx = self._starts(b, t)
+        start = RSSMState(post.deter.reshape(b * t, -1)[idx], post.stoch.reshape(b * t, -1)[idx])
+        real = RealTransitions(feat=post.feat.float(), batch=batch, start_index=idx)
+        with frozen(wm), self._autocast():
+            traj = self._imagine(wm, agent.actor, start, a.imag_horizon, a.uncertainty_weight, a.penalty_reduce, a.imag_member)
+            # 3. critic: L_model (+ L_data)
+            critic_loss, critic_metrics = agent.critic_loss(traj, real)
+        metrics.update(critic_metrics)
+        metrics["critic/grad_norm"] = self._opt_step(self.critic_opt, critic_loss, list(agent.critics.parameters()))
+        # 4. actor: through the (updated, frozen) critics and the frozen dynamics
+        with frozen(wm, agent.critics), self._autocast():
+            actor_loss, actor_metrics = agent.actor_loss(traj, real)
+        metrics.update(actor_metrics)
+        metrics["actor/grad_norm"] = self._opt_step(self.actor_opt, actor_loss, list(agent.actor.parameters()))
+        agent.update_targets()
+        self.step += 1
+        metrics.update(
+            {
+                "imag/penalty_mean": traj.penalty.mean() if traj.penalty.numel() else torch.zeros(()),
+                "imag/penalty_max": traj.penalty.max() if traj.penalty.numel() else torch.zeros(()),
+                "imag/reward_mean": traj.reward.mean() if traj.reward.numel() else torch.zeros(()),
+                "imag/penalised_reward_mean": traj.penalised_reward.mean() if traj.reward.numel() else torch.zeros(()),
+                "imag/starts": torch.tensor(float(idx.numel())),
+            }
+        )
+        names = list(metrics)
+        values = torch.stack([metrics[k].detach().float().reshape(()).to(self.device) for k in names]).tolist()
+        return dict(zip(names, values))
+
+    # -- weights and checkpoints ---------------------------------------------------------------------
+    def policy_weights(self) -> dict[str, torch.Tensor]:
+        """CPU copies of what ``common.policy.Policy`` needs: ``encoder.*``, ``rssm.*``, ``actor.*``."""
+        out: dict[str, torch.Tensor] = {}
+        for prefix, module in (("encoder", self.world_model.encoder), ("rssm", self.world_model.rssm), ("actor", self.agent.actor)):
+            for k, v in module.state_dict().items():
+                out[f"{prefix}.{k}"] = v.detach().to("cpu", copy=True).contiguous()
+        return out
+
+    def state_dict(self) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "size": self.cfg.size,
+            "action_dim": self.action_dim,
+            "step": self.step,
+            "world_model": self.world_model.state_dict(),
+            "agent": self.agent.state_dict(),
+            "model_opt": self.model_opt.state_dict(),
+            "actor_opt": self.actor_opt.state_dict(),
+            "critic_opt": self.critic_opt.state_dict(),
+            "rng": _rng_state(),
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write one checkpoint atomically (a temporary file renamed into place)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(self.state_dict(), tmp)
+        tmp.replace(path)
+
+    def _check_shapes(self, ckpt: dict, path: str | Path) -> None:
+        problems: list[str] = []
+        for key, module in (("world_model", self.world_model), ("agent", self.agent)):
+            mine = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+            theirs = {k: tuple(v.shape) for k, v in ckpt[key].items()}
+            for name in sorted(set(mine) | set(theirs)):
+                if name not in theirs:
+                    problems.append(f"{key}.{name}: missing in checkpoint (this model {mine[name]})")
+                elif name not in mine:
+                    problems.append(f"{key}.{name}: not in this model (checkpoint {theirs[name]})")
+                elif mine[name] != theirs[name]:
+                    problems.append(f"{key}.{name}: checkpoint {theirs[name]} vs this model {mine[name]}")
+        if problems:
+            shown = "\n  ".join(problems[:25]) + (f"\n  ... and {len(problems) - 25} more" if len(problems) > 25 else "")
+            raise CheckpointMismatchError(
+                f"checkpoint {path} (size={ckpt.get('size')}, action_dim={ckpt.get('action_dim')}) does not fit this "
+                f"learner (size={self.cfg.size}, action_dim={self.action_dim}); {len(problems)} parameter(s) differ:\n  {shown}\n"
+                f"Load it with the same size preset and ablation it was trained with."
+            )
+
+    def load(self, path: str | Path) -> None:
+        """Restore a checkpoint written by ``save`` (weights, targets, optimisers, step, RNG states)."""
+        try:
+            ckpt = torch.load(path, map_location=self.device, weights_only=True)
+        except FileNotFoundError:
+            raise CheckpointMismatchError(f"no checkpoint at {path}") from None
+        if ckpt.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointMismatchError(f"{path}: unknown checkpoint format {ckpt.get('format')} (expected {CHECKPOINT_FORMAT})")
+        self._check_shapes(ckpt, path)
+        self.world_model.load_state_dict(ckpt["world_model"])
+        self.agent.load_state_dict(ckpt["agent"])
+        self.model_opt.load_state_dict(ckpt["model_opt"])
+        self.actor_opt.load_state_dict(ckpt["actor_opt"])
+        self.critic_opt.load_state_dict(ckpt["critic_opt"])
+        self.step = int(ckpt["step"])
+        rng = ckpt["rng"]
+        rng["torch"] = rng["torch"].cpu()
+        if "cuda" in rng:
+            rng["cuda"] = [s.cpu() for s in rng["cuda"]]
+        _set_rng_state(rng)

@@ -1,0 +1,127 @@
+"""World model: encoder + RSSM (ensemble of priors) + image decoder + reward (+ continuation) head, and its ELBO.
+
+    L_model = sum_t [ -ln p(x_t | s_t) - ln p(r_t | s_t) + KL( q(z_t | h_t, x_t) || p_{i_t}(z_t | h_t) ) ]
+
+with i_t drawn uniformly at random for every sample and every time step (choice: per (b, t), which
+is "at every time step" for each sequence independently). Gaussian unit-variance likelihoods for
+image and reward (DreamerV2), images in [-0.5, 0.5]. KL balancing (algo.kl_balance) and free nats
+(algo.free_nats, applied to the batch mean of each balanced side, DreamerV2's ``free_avg``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from common.batch import Batch
+from common.config import AlgoConfig, ModelConfig
+from common.networks import RSSM, Encoder, RSSMState, mlp, preprocess_images
+
+
+class Decoder(nn.Module):
+    """Dense to 1x1xF, transpose convs (channels decoder_channels then 3, kernels 5,5,6,6, stride 2): 1->5->13->30->64."""
+
+    def __init__(self, feat_dim: int, depth: int, channels: list[int]):
+        super().__init__()
+        self.features = 32 * depth
+        self.dense = nn.Linear(feat_dim, self.features)
+        chans = [self.features] + list(channels) + [3]
+        kernels = (5, 5, 6, 6)
+        if len(chans) != 5:
+            raise ValueError(f"model.decoder_channels must have 3 entries (then RGB), got {channels}")
+        self.deconvs = nn.ModuleList(nn.ConvTranspose2d(chans[i], chans[i + 1], kernels[i], stride=2) for i in range(4))
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        # feat (N, F) -> mean image (N, 3, 64, 64)
+        x = self.dense(feat).reshape(-1, self.features, 1, 1)
+        for i, deconv in enumerate(self.deconvs):
+            x = deconv(x)
+            if i < len(self.deconvs) - 1:
+                x = F.elu(x)
+        return x
+
+
+def categorical_kl(lhs_logits: torch.Tensor, rhs_logits: torch.Tensor) -> torch.Tensor:
+    """KL(lhs || rhs) summed over the S categoricals. (..., S, C) -> (...)."""
+    lhs_logp = lhs_logits.log_softmax(-1)
+    return (lhs_logp.exp() * (lhs_logp - rhs_logits.log_softmax(-1))).sum((-1, -2))
+
+
+def balanced_kl(post: torch.Tensor, prior: torch.Tensor, balance: float, free: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """DreamerV2 KL balancing with free nats on the mean. post, prior (..., S, C) -> (loss scalar, raw KL (...))."""
+    kl_prior_side = categorical_kl(post.detach(), prior)  # trains the prior towards the posterior
+    kl_post_side = categorical_kl(post, prior.detach())  # regularises the posterior
+    loss = balance * kl_prior_side.mean().clamp_min(free) + (1 - balance) * kl_post_side.mean().clamp_min(free)
+    return loss, kl_prior_side.detach()
+
+
+@dataclass
+class WorldModelOutput:
+    loss: torch.Tensor  # scalar, the ELBO loss to minimise
+    metrics: dict[str, torch.Tensor]  # scalars (detached)
+    post: RSSMState  # posterior states s^0 (B, T, ·), with grad (detach before agent use)
+    members: torch.Tensor  # i_t drawn for the KL (B, T) long
+
+
+class WorldModel(nn.Module):
+    def __init__(self, model: ModelConfig, algo: AlgoConfig, action_dim: int):
+        super().__init__()
+        self.algo = algo
+        self.encoder = Encoder(model.cnn_depth)
+        self.rssm = RSSM(model, action_dim, self.encoder.out_dim)
+        feat = self.rssm.feat_dim
+        self.decoder = Decoder(feat, model.cnn_depth, model.decoder_channels)
+        self.reward_head = mlp(feat, 1, model.hidden, model.mlp_layers, model.norm)
+        self.cont_head = mlp(feat, 1, model.hidden, model.mlp_layers, model.norm) if model.continuation_head else None
+
+    def embed(self, image: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, T, H, W, 3) -> (B, T, E)."""
+        b, t = image.shape[:2]
+        x = preprocess_images(image.flatten(0, 1))  # (B*T, 3, 64, 64)
+        if self.encoder.convs[0].weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.encoder(x).reshape(b, t, -1)
+
+    def reward(self, feat: torch.Tensor) -> torch.Tensor:
+        """Mean of p(r | s). (..., F) -> (...)."""
+        return self.reward_head(feat).squeeze(-1)
+
+    def loss(self, batch: Batch) -> WorldModelOutput:
+        b, t = batch.reward.shape
+        embed = self.embed(batch.image)  # (B, T, E)
+        post, post_logits = self.rssm.observe(embed, batch.action, batch.is_first)  # (B, T, ·), (B, T, S, C)
+        feat = post.feat  # (B, T, F)
+        flat_deter = post.deter.reshape(b * t, -1)
+        prior_all = self.rssm.prior_logits(flat_deter)  # (M, B*T, S, C), all members in one batched matmul
+        m = prior_all.shape[0]
+        members = torch.randint(m, (b * t,), device=flat_deter.device)  # i_t, uniform per sample and step
+        prior = prior_all[members, torch.arange(b * t, device=members.device)]  # (B*T, S, C)
+        kl_loss, kl = balanced_kl(post_logits.reshape(b * t, *post_logits.shape[-2:]), prior, self.algo.kl_balance, self.algo.free_nats)
+
+        target = preprocess_images(batch.image.flatten(0, 1)).float()  # (B*T, 3, 64, 64)
+        recon = self.decoder(feat.reshape(b * t, -1)).float()  # (B*T, 3, 64, 64)
+        image_nll = 0.5 * (recon - target).pow(2).sum((1, 2, 3)).mean()  # -ln N(x; mu, 1) up to a constant
+        reward_pred = self.reward(feat).float()  # (B, T)
+        reward_nll = 0.5 * (reward_pred - batch.reward).pow(2).mean()
+        loss = image_nll + reward_nll + self.algo.kl_scale * kl_loss
+        metrics = {
+            "model/loss": loss,
+            "model/image_nll": image_nll,
+            "model/image_mse": (recon - target).pow(2).mean(),
+            "model/reward_nll": reward_nll,
+            "model/reward_mse": (reward_pred - batch.reward).pow(2).mean(),
+            "model/kl": kl.mean(),
+            "model/kl_loss": kl_loss,
+            "model/post_entropy": -(post_logits.softmax(-1) * post_logits.log_softmax(-1)).sum((-1, -2)).mean(),
+        }
+        if self.cont_head is not None:
+            cont_target = (~batch.is_terminal).float()  # c_t = 1 - terminal
+            cont_nll = F.binary_cross_entropy_with_logits(self.cont_head(feat).squeeze(-1).float(), cont_target)
+            loss = loss + cont_nll
+            metrics["model/cont_nll"] = cont_nll
+            metrics["model/loss"] = loss
+        metrics = {k: v.detach() for k, v in metrics.items()}
+        return WorldModelOutput(loss, metrics, post, members.reshape(b, t))
