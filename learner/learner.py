@@ -129,45 +129,53 @@ class Learner:
 
     def train_step(self, batch: Batch) -> dict[str, float]:
         """One gradient step of world model, then critic, then actor. Returns losses, parts and stats."""
-        a = self.cfg.algo
         batch = batch.to(self.device)
-        b, t = batch.reward.shape
-        wm, agent = self.world_model, self.agent
-        # 1. world model (ELBO with a random prior member per step)
+        post, metrics = self.model_update(batch)
+        metrics.update(self.agent_update(post, batch))
+        self.step += 1
+        names = list(metrics)
+        values = torch.stack([metrics[k].detach().float().reshape(()).to(self.device) for k in names]).tolist()
+        return dict(zip(names, values))
+
+    def model_update(self, batch: Batch) -> tuple[RSSMState, dict[str, torch.Tensor]]:
+        """World-model step (ELBO with a random prior member per step). Returns detached posteriors (B, T, ·)."""
         with self._autocast():
-            out = wm.loss(batch)
+            out = self.world_model.loss(batch)
         metrics = dict(out.metrics)
-        metrics["model/grad_norm"] = self._opt_step(self.model_opt, out.loss, list(wm.parameters()))
-        # 2. imagination from detached posterior states s^0 (no gradient into the model)
-        post = out.post.detach()
+        metrics["model/grad_norm"] = self._opt_step(self.model_opt, out.loss, list(self.world_model.parameters()))
+        return out.post.detach(), metrics
+
+    def agent_update(self, post: RSSMState, batch: Batch) -> dict[str, torch.Tensor]:
+        """Critic step then actor step on rollouts from the posterior states ``post`` (B, T, ·)."""
+        a = self.cfg.algo
+        wm, agent = self.world_model, self.agent
+        b, t = batch.reward.shape
+        post = post.detach()  # no gradient into the model from the agent losses
         idx = self._starts(b, t)
         start = RSSMState(post.deter.reshape(b * t, -1)[idx], post.stoch.reshape(b * t, -1)[idx])
         real = RealTransitions(feat=post.feat.float(), batch=batch, start_index=idx)
         with frozen(wm), self._autocast():
             traj = self._imagine(wm, agent.actor, start, a.imag_horizon, a.uncertainty_weight, a.penalty_reduce, a.imag_member)
-            # 3. critic: L_model (+ L_data)
-            critic_loss, critic_metrics = agent.critic_loss(traj, real)
-        metrics.update(critic_metrics)
+            critic_loss, metrics = agent.critic_loss(traj, real)  # L_model (+ L_data)
         metrics["critic/grad_norm"] = self._opt_step(self.critic_opt, critic_loss, list(agent.critics.parameters()))
-        # 4. actor: through the (updated, frozen) critics and the frozen dynamics
+        # the actor sees the updated critics, frozen, and the frozen dynamics
         with frozen(wm, agent.critics), self._autocast():
             actor_loss, actor_metrics = agent.actor_loss(traj, real)
         metrics.update(actor_metrics)
         metrics["actor/grad_norm"] = self._opt_step(self.actor_opt, actor_loss, list(agent.actor.parameters()))
         agent.update_targets()
-        self.step += 1
+        zero = torch.zeros((), device=self.device)
+        has = traj.penalty.numel() > 0
         metrics.update(
             {
-                "imag/penalty_mean": traj.penalty.mean() if traj.penalty.numel() else torch.zeros(()),
-                "imag/penalty_max": traj.penalty.max() if traj.penalty.numel() else torch.zeros(()),
-                "imag/reward_mean": traj.reward.mean() if traj.reward.numel() else torch.zeros(()),
-                "imag/penalised_reward_mean": traj.penalised_reward.mean() if traj.reward.numel() else torch.zeros(()),
-                "imag/starts": torch.tensor(float(idx.numel())),
+                "imag/penalty_mean": traj.penalty.mean() if has else zero,
+                "imag/penalty_max": traj.penalty.max() if has else zero,
+                "imag/reward_mean": traj.reward.mean() if has else zero,
+                "imag/penalised_reward_mean": traj.penalised_reward.mean() if has else zero,
+                "imag/starts": torch.tensor(float(idx.numel()), device=self.device),
             }
         )
-        names = list(metrics)
-        values = torch.stack([metrics[k].detach().float().reshape(()).to(self.device) for k in names]).tolist()
-        return dict(zip(names, values))
+        return metrics
 
     # -- weights and checkpoints ---------------------------------------------------------------------
     def policy_weights(self) -> dict[str, torch.Tensor]:

@@ -1,0 +1,45 @@
+"""Fixtures for the learner tests: a tiny config and small synthetic batches."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from common.batch import Batch
+from common.config import MotoConfig
+from common.config_loading import load_config
+
+ACTION_DIM = 3
+
+
+def tiny_config(*overrides: str) -> MotoConfig:
+    """``size=tiny`` made even smaller for fast unit tests (overrides win)."""
+    return load_config(["size=tiny", "algo.batch_size=2", "algo.seq_len=6", "algo.imag_horizon=3", "algo.agent_batch=0", *overrides])
+
+
+def random_batch(cfg: MotoConfig, seed: int = 0, success: float = 1.0, action_dim: int = ACTION_DIM) -> Batch:
+    """Random frames/actions/rewards; is_first at t = 0 of every row and at t = 3 of row 0."""
+    g = torch.Generator().manual_seed(seed)
+    b, t = cfg.algo.batch_size, cfg.algo.seq_len
+    is_first = torch.zeros(b, t, dtype=torch.bool)
+    is_first[:, 0] = True
+    if t > 3:
+        is_first[0, 3] = True
+    action = torch.rand(b, t, action_dim, generator=g) * 2 - 1
+    reward = torch.rand(b, t, generator=g)
+    action[is_first] = 0.0
+    reward[is_first] = 0.0
+    return Batch(
+        image=torch.randint(0, 256, (b, t, 64, 64, 3), dtype=torch.uint8, generator=g),
+        action=action,
+        reward=reward,
+        is_first=is_first,
+        is_terminal=torch.zeros(b, t, dtype=torch.bool),
+        success=torch.full((b, t), float(success)),
+    )
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(2)
+    yield
