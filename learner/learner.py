@@ -210,16 +210,18 @@ class Learner:
 
     def _check_shapes(self, ckpt: dict, path: str | Path) -> None:
         problems: list[str] = []
+        absent: list[str] = []
         for key, module in (("world_model", self.world_model), ("agent", self.agent)):
             mine = {k: tuple(v.shape) for k, v in module.state_dict().items()}
             theirs = {k: tuple(v.shape) for k, v in ckpt[key].items()}
             for name in sorted(set(mine) | set(theirs)):
                 if name not in theirs:
-                    problems.append(f"{key}.{name}: missing in checkpoint (this model {mine[name]})")
+                    absent.append(f"{key}.{name}: missing in checkpoint (this model {mine[name]})")
                 elif name not in mine:
-                    problems.append(f"{key}.{name}: not in this model (checkpoint {theirs[name]})")
+                    absent.append(f"{key}.{name}: not in this model (checkpoint {theirs[name]})")
                 elif mine[name] != theirs[name]:
                     problems.append(f"{key}.{name}: checkpoint {theirs[name]} vs this model {mine[name]}")
+        problems += absent  # shape differences first: they say most about what changed
         if problems:
             shown = "\n  ".join(problems[:25]) + (f"\n  ... and {len(problems) - 25} more" if len(problems) > 25 else "")
             raise CheckpointMismatchError(
