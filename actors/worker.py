@@ -303,3 +303,19 @@ def make_rollout_workers(cfg: MotoConfig, store_url: Optional[str], board: Any =
     n = cfg.workers.num_workers if n is None else n
     options = worker_actor_options(cfg, max_restarts)
     return [RolloutWorker.options(**options).remote(cfg, store_url, i, board, scripted) for i in range(n)]
+
+
+def wait_until_ready(worker: Any, timeout_s: float = 120.0) -> dict:
+    """Block until a (possibly restarting) worker answers; returns its ``info()``.
+
+    After a crash Ray restarts the actor, but calls made during the restart fail with
+    ``ActorUnavailableError``; the driver calls this before resubmitting work to that worker.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return ray.get(worker.info.remote())
+        except ray.exceptions.ActorUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

@@ -1,0 +1,88 @@
+"""Ray workers: two write to one store with weights from a WeightBoard; a crash leaves no partial episode."""
+
+import shutil
+import tempfile
+
+import pytest
+import ray
+import torch
+
+from actors.weights import WeightBoard
+from actors.worker import make_rollout_workers, wait_until_ready
+from common.config_loading import load_config
+from common.policy import Policy
+from storage import TrajectoryStore
+
+STEPS = 10
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    tmp = tempfile.mkdtemp(prefix="ra", dir="/tmp")  # short: Ray's socket paths have a length limit
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=tmp)
+    yield
+    ray.shutdown()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cfg():
+    return load_config(["size=tiny", "task=metaworld/drawer-open", f"env.max_episode_steps={STEPS}"])
+
+
+def test_two_workers_share_a_store_and_follow_the_board(ray_session, tmp_path):
+    cfg = _cfg()
+    url = str(tmp_path / "store")
+    board = WeightBoard.remote()
+    workers = make_rollout_workers(cfg, url, board, n=2)
+    first = ray.get([w.run.remote(1) for w in workers])
+
+    torch.manual_seed(0)
+    weights_ref = ray.put(Policy(cfg.model, 4).net.state_dict())
+    assert ray.get(board.publish.remote(3, [weights_ref]))
+    assert not ray.get(board.publish.remote(2, [weights_ref]))  # never rolls back
+    second = ray.get([w.run.remote(2) for w in workers])
+
+    stats = [s for per_worker in first + second for s in per_worker]
+    assert {s["worker"] for s in stats} == {"worker-0", "worker-1"}
+    assert [s["policy_version"] for s in stats] == [-1, -1, 3, 3, 3, 3]
+    assert len({s["seed"] for s in stats}) == 6
+    store = TrajectoryStore.open(url)
+    assert sorted(store.episode_ids()) == sorted(s["episode_id"] for s in stats)
+    for s in stats:
+        assert store.meta(s["episode_id"]).policy_version == s["policy_version"]
+        assert store.read(s["episode_id"]).image.shape[0] == STEPS + 1
+    info = ray.get(workers[0].info.remote())
+    assert info["policy_version"] == 3 and info["episodes"] == 3
+    for w in workers:
+        ray.kill(w, no_restart=True)
+
+
+def test_worker_killed_mid_episode_stores_nothing_partial_and_restarts(ray_session, tmp_path):
+    cfg = _cfg()
+    url = str(tmp_path / "store")
+    # dies inside the 2nd episode (step 15 of 2 x 10), like a segfault in the simulator
+    (worker,) = make_rollout_workers(cfg, url, n=1)
+    worker = _with_failure(worker, cfg, url)
+    pid_before = ray.get(worker.info.remote())["pid"]
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(worker.run.remote(3))
+    store = TrajectoryStore.open(url)
+    assert len(store.episode_ids()) == 1  # the finished first episode only
+    assert store.read(store.episode_ids()[0]).image.shape[0] == STEPS + 1
+
+    info = wait_until_ready(worker)  # Ray restarts the actor (max_restarts)
+    (stat,) = ray.get(worker.run.remote(1))
+    assert info["pid"] != pid_before and info["seed_salt"] != 0  # a new process with fresh seeds
+    ids = TrajectoryStore.open(url).episode_ids()
+    assert len(ids) == 2 and stat["episode_id"] in ids
+    for eid in ids:
+        assert TrajectoryStore.open(url).read(eid).image.shape[0] == STEPS + 1
+    ray.kill(worker, no_restart=True)
+
+
+def _with_failure(worker, cfg, url):
+    """Replace a plain worker with one that has fault injection armed (same options)."""
+    from actors.worker import RolloutWorker, worker_actor_options
+
+    ray.kill(worker, no_restart=True)
+    return RolloutWorker.options(**worker_actor_options(cfg)).remote(cfg, url, 0, None, False, 15)
