@@ -1,0 +1,115 @@
+"""``moto bench learner``: update speed and the cost of the prior ensemble (7 members / 1 member)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from common.batch import Batch
+from common.config import MotoConfig
+from common.config_loading import load_config
+from learner.learner import Learner
+
+ACTION_DIM = 4
+
+
+def synthetic_batch(cfg: MotoConfig, seed: int = 0) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    b, t = cfg.algo.batch_size, cfg.algo.seq_len
+    is_first = torch.zeros(b, t, dtype=torch.bool)
+    is_first[:, 0] = True
+    return Batch(
+        image=torch.randint(0, 256, (b, t, 64, 64, 3), dtype=torch.uint8, generator=g),
+        action=torch.rand(b, t, ACTION_DIM, generator=g) * 2 - 1,
+        reward=torch.rand(b, t, generator=g),
+        is_first=is_first,
+        is_terminal=torch.zeros(b, t, dtype=torch.bool),
+        success=torch.ones(b, t),
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+class _Timer:
+    """Times one Learner's train step split into model update, imagination and the rest."""
+
+    def __init__(self, cfg: MotoConfig, device: str):
+        from learner import imagination
+
+        self.learner = Learner(cfg, ACTION_DIM, device=device)
+        self.batch = synthetic_batch(cfg).to(self.learner.device)
+        self.samples: dict[str, list[float]] = {"step": [], "model": [], "imag": [], "ac": []}
+        self._imagine_s = 0.0
+
+        def timed_imagine(*args, **kwargs):
+            _sync(self.learner.device)
+            start = time.perf_counter()
+            out = imagination.imagine(*args, **kwargs)
+            _sync(self.learner.device)
+            self._imagine_s = time.perf_counter() - start
+            return out
+
+        self.learner._imagine = timed_imagine
+
+    def once(self, record: bool = True) -> None:
+        device = self.learner.device
+        _sync(device)
+        t0 = time.perf_counter()
+        post, _ = self.learner.model_update(self.batch)
+        _sync(device)
+        t1 = time.perf_counter()
+        self.learner.agent_update(post, self.batch)
+        _sync(device)
+        t2 = time.perf_counter()
+        if record:
+            for key, value in (("step", t2 - t0), ("model", t1 - t0), ("imag", self._imagine_s), ("ac", t2 - t1 - self._imagine_s)):
+                self.samples[key].append(value)
+
+    def median(self, key: str) -> float:
+        xs = sorted(self.samples[key])
+        return xs[len(xs) // 2]
+
+
+def time_learners(cfgs: dict[str, MotoConfig], reps: int, warmup: int = 3, device: str = "auto") -> dict[str, _Timer]:
+    """Warm every learner up (first steps allocate and pick kernels), then alternate them rep by rep,
+    so machine noise hits all of them alike; report medians."""
+    timers = {name: _Timer(cfg, device) for name, cfg in cfgs.items()}
+    for timer in timers.values():
+        for _ in range(warmup):
+            timer.once(record=False)
+    for _ in range(reps):
+        for timer in timers.values():
+            timer.once()
+    return timers
+
+
+def run(args: argparse.Namespace) -> dict:
+    size = getattr(args, "size", "small")
+    quick = getattr(args, "quick", False)
+    overrides = [f"size={size}", "algo.imag_horizon=15"]
+    overrides += ["algo.batch_size=4", "algo.seq_len=16"] if quick else ["algo.batch_size=16", "algo.seq_len=50"]
+    reps, warmup = (3, 2) if quick else (5, 2)
+    cfg = load_config(overrides)
+    timers = time_learners(
+        {"seven": load_config(overrides + ["model.ensemble=7"]), "one": load_config(overrides + ["model.ensemble=1"])}, reps, warmup
+    )
+    seven, one = timers["seven"], timers["one"]
+    return {
+        "size": size,
+        "device": str(seven.learner.device),
+        "batch": f"{cfg.algo.batch_size}x{cfg.algo.seq_len}",
+        "imag_horizon": cfg.algo.imag_horizon,
+        "agent_batch": cfg.algo.agent_batch,
+        "train_steps_per_s": round(1.0 / seven.median("step"), 3),
+        "world_model_ms": round(1000 * seven.median("model"), 1),
+        "imagination_ms": round(1000 * seven.median("imag"), 1),
+        "actor_critic_ms": round(1000 * seven.median("ac"), 1),
+        "step_ms_1_member": round(1000 * one.median("step"), 1),
+        "imagination_ms_1_member": round(1000 * one.median("imag"), 1),
+        "ensemble_overhead": round(seven.median("step") / one.median("step"), 3),
+    }

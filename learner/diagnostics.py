@@ -1,0 +1,136 @@
+"""Diagnostics the paper reports, written to TensorBoard.
+
+- scalars: every metric ``Learner.train_step`` returns;
+- open-loop video prediction (Figure 1): real context frames, then model frames under the recorded
+  actions, truth | model | error side by side;
+- predicted vs true reward along given episodes (Figure 4), a matplotlib plot;
+- epsilon_u (Eq. 12): the mean penalty u along model rollouts that follow the expert's recorded
+  actions from the expert's posterior states.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+
+import numpy as np
+import torch
+
+from common.episode import Episode
+from common.networks import RSSMState, sample_onehot
+from learner.imagination import pick_member, uncertainty_penalty
+from learner.world_model import WorldModel
+
+
+def log_scalars(writer, metrics: dict[str, float], step: int) -> None:
+    for key, value in metrics.items():
+        writer.add_scalar(key, value, step)
+
+
+def _episode_tensors(episode: Episode, device: torch.device, length: int | None = None):
+    n = episode.image.shape[0] if length is None else min(length, episode.image.shape[0])
+    image = torch.from_numpy(episode.image[:n]).unsqueeze(0).to(device)  # (1, T, H, W, 3)
+    action = torch.from_numpy(episode.action[:n]).unsqueeze(0).to(device)  # (1, T, A)
+    is_first = torch.zeros(1, n, dtype=torch.bool, device=device)
+    is_first[0, 0] = True
+    return image, action, is_first
+
+
+@torch.no_grad()
+def posterior(wm: WorldModel, episode: Episode, length: int | None = None) -> tuple[RSSMState, torch.Tensor]:
+    """Posterior states of one episode (fields (T, ·)) and its actions (T, A)."""
+    device = next(wm.parameters()).device
+    image, action, is_first = _episode_tensors(episode, device, length)
+    post, _ = wm.rssm.observe(wm.embed(image), action, is_first)
+    return RSSMState(post.deter[0], post.stoch[0]), action[0]
+
+
+@torch.no_grad()
+def open_loop_prediction(wm: WorldModel, episode: Episode, context: int = 5, horizon: int = 45) -> np.ndarray:
+    """(T, H, 3W, 3) uint8 video: truth | model | |error|. Model frames are posterior reconstructions for
+    the ``context`` frames, then open-loop prior predictions (mean ensemble member) under recorded actions."""
+    length = min(context + horizon, episode.image.shape[0])
+    post, action = posterior(wm, episode, length)
+    feats = [post.feat[:context]]  # (context, F)
+    state = RSSMState(post.deter[context - 1 : context], post.stoch[context - 1 : context])
+    for t in range(context, length):
+        deter = wm.rssm.deter_step(state, action[t : t + 1])
+        state = RSSMState(deter, sample_onehot(pick_member(wm.rssm.prior_logits(deter), "mean")))
+        feats.append(state.feat)
+    recon = wm.decoder(torch.cat(feats)).clamp(-0.5, 0.5) + 0.5  # (T, 3, 64, 64)
+    model = (recon.movedim(1, -1).cpu().numpy() * 255).astype(np.uint8)  # (T, 64, 64, 3)
+    truth = episode.image[:length]
+    error = np.abs(truth.astype(np.int16) - model.astype(np.int16)).astype(np.uint8)
+    return np.concatenate([truth, model, error], axis=2)
+
+
+@torch.no_grad()
+def reward_prediction(wm: WorldModel, episode: Episode) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted, true) rewards along the episode's posterior states, each (T,)."""
+    post, _ = posterior(wm, episode)
+    return wm.reward(post.feat).float().cpu().numpy(), episode.reward.astype(np.float32)
+
+
+def reward_plot(episodes: list[Episode], wm: WorldModel) -> np.ndarray:
+    """A matplotlib figure of predicted vs true reward, as an (H, W, 3) uint8 image."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(episodes), 1, figsize=(6, 2.2 * len(episodes)), squeeze=False)
+    for ax, ep in zip(axes[:, 0], episodes):
+        pred, true = reward_prediction(wm, ep)
+        ax.plot(true, label="true", color="black")
+        ax.plot(pred, label="model", color="tab:orange")
+        ax.set_xlabel("step")
+        ax.set_ylabel("reward")
+    axes[0, 0].legend(loc="upper left")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    buf.seek(0)
+    from PIL import Image
+
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+@torch.no_grad()
+def epsilon_u(wm: WorldModel, episodes: list[Episode], horizon: int = 15, reduce: str = "mean") -> float:
+    """Eq. 12: mean u along model rollouts that follow the expert's recorded actions from every
+    expert posterior state s^0_j (rollout length min(horizon, steps left in the episode))."""
+    penalties = []
+    for ep in episodes:
+        post, action = posterior(wm, ep)
+        t_len = action.shape[0]
+        state = post
+        for k in range(1, min(horizon, t_len - 1) + 1):
+            n = t_len - k  # starts j = 0 .. T-1-k that still have a recorded action a_{j+k}
+            state = RSSMState(state.deter[:n], state.stoch[:n])
+            deter = wm.rssm.deter_step(state, action[k : k + n])
+            logits = wm.rssm.prior_logits(deter)  # (M, n, S, C)
+            penalties.append(uncertainty_penalty(logits, reduce))
+            state = RSSMState(deter, sample_onehot(pick_member(logits, "random")))
+    return float(torch.cat(penalties).mean()) if penalties else 0.0
+
+
+def log_diagnostics(learner, episodes: list[Episode], writer, step: int, max_episodes: int = 3) -> dict[str, float]:
+    """Video, reward plot and epsilon_u on ``episodes`` (e.g. the offline expert demos)."""
+    wm = learner.world_model
+    episodes = episodes[:max_episodes]
+    if not episodes:
+        return {}
+    was_training = wm.training
+    wm.eval()
+    try:
+        video = open_loop_prediction(wm, episodes[0])  # (T, H, W, 3)
+        if importlib.util.find_spec("moviepy") is not None:  # TensorBoard video needs moviepy
+            writer.add_video("diag/open_loop", torch.from_numpy(video).permute(0, 3, 1, 2).unsqueeze(0), step, fps=10)
+        writer.add_image("diag/open_loop_strip", np.concatenate(list(video[::5]), axis=0), step, dataformats="HWC")
+        writer.add_image("diag/reward_prediction", reward_plot(episodes, wm), step, dataformats="HWC")
+        eps = epsilon_u(wm, episodes, learner.cfg.algo.imag_horizon, learner.cfg.algo.penalty_reduce)
+        writer.add_scalar("diag/epsilon_u", eps, step)
+    finally:
+        wm.train(was_training)
+    return {"diag/epsilon_u": eps}

@@ -1,0 +1,68 @@
+"""``moto pretrain STORE [overrides] --steps N --run-dir DIR``: offline pre-training from a store, no actors."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from common.config import MotoConfig
+from common.config_loading import load_config, save_config
+from common.errors import UserError
+from learner.learner import Learner
+
+
+def _action_dim(sampler) -> int:
+    episodes = sampler.episodes(source="offline")
+    if not episodes:
+        raise UserError("the store has no offline episodes to pre-train on; record some with `moto collect-demos`.")
+    return int(episodes[0].action.shape[-1])
+
+
+def pretrain(cfg: MotoConfig, store_url: str, steps: int, run_dir: str | Path) -> Learner:
+    """N_offline gradient steps on the store's episodes; TensorBoard logs and a final checkpoint in ``run_dir``."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from learner.diagnostics import log_diagnostics, log_scalars
+    from storage import Sampler, TrajectoryStore
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+    store = TrajectoryStore.open(store_url, create=False)
+    learner_device = cfg.device
+    sampler = Sampler(store, cfg.algo.batch_size, cfg.algo.seq_len, device="cpu", seed=cfg.seed)
+    writer = SummaryWriter(str(run_dir / "tb"))
+    try:
+        offline = sampler.episodes(source="offline")
+        action_dim = _action_dim(sampler)
+        learner = Learner(cfg, action_dim, device=learner_device)
+        started = time.time()
+        bar = tqdm(range(steps), desc="pretrain", disable=not cfg.logging.progress, unit="step")
+        for _ in bar:
+            metrics = learner.train_step(sampler.sample())
+            if learner.step % cfg.logging.log_every == 0 or learner.step == steps:
+                metrics["perf/steps_per_s"] = learner.step / max(time.time() - started, 1e-9)
+                log_scalars(writer, metrics, learner.step)
+                bar.set_postfix(image=f"{metrics['model/image_mse']:.4f}", reward=f"{metrics['model/reward_mse']:.4f}")
+            if cfg.logging.diagnostics_every and learner.step % cfg.logging.diagnostics_every == 0:
+                log_diagnostics(learner, offline, writer, learner.step)
+            if cfg.schedule.checkpoint_every and learner.step % cfg.schedule.checkpoint_every == 0:
+                learner.save(run_dir / "checkpoint.pt")
+        log_diagnostics(learner, offline, writer, learner.step)
+        learner.save(run_dir / "checkpoint.pt")
+        return learner
+    finally:
+        writer.close()
+        sampler.close()
+
+
+def main(args: argparse.Namespace) -> int:
+    cfg = load_config(args.overrides)
+    steps = args.steps if args.steps is not None else cfg.schedule.offline_steps
+    run_dir = args.run_dir or str(Path(cfg.logging.root) / (cfg.run_name or f"pretrain-{cfg.env.task.replace('/', '-')}-s{cfg.seed}"))
+    learner = pretrain(cfg, args.store, steps, run_dir)
+    print(f"pre-trained {learner.step} steps; checkpoint: {Path(run_dir) / 'checkpoint.pt'}")
+    return 0
