@@ -58,6 +58,17 @@ def test_steps_sync_changes_weights_inside_an_episode():
     core.close()
 
 
+def test_two_envs_per_worker_render_their_own_frames(tmp_path):
+    cfg = _cfg("env.max_episode_steps=5", "workers.envs_per_worker=2")
+    core = RolloutWorkerCore(cfg, str(tmp_path / "s"))
+    a, b = core.run(2)
+    store = TrajectoryStore.open(str(tmp_path / "s"))
+    img_a, img_b = store.read(a["episode_id"]).image, store.read(b["episode_id"]).image
+    assert img_a.std() > 0 and img_b.std() > 0  # no black frames from a stale GL context
+    assert not np.array_equal(img_a, img_b)  # each env rendered its own scene
+    core.close()
+
+
 def test_two_envs_per_worker_batch_and_eval_frames():
     cfg = _cfg("env.max_episode_steps=10", "workers.envs_per_worker=2")
     core = RolloutWorkerCore(cfg, None, index=0)
