@@ -25,8 +25,8 @@ from common.config_loading import load_config
 
 TASK = "metaworld/drawer-open"
 # Envs per worker: one batched policy call serves them all, which is what keeps inference under
-# ~15% of a step at the small size (about 2 ms per call at batch 1, 0.6 ms per env at batch 4).
-ENVS_PER_WORKER = 4
+# ~15% of a step at the small size (about 2 ms per call at batch 1; 0.9 ms per env at batch 4 was 17% of a step, too much).
+ENVS_PER_WORKER = 8
 
 
 def _timed(workers: list, episodes: int) -> tuple[float, int, float]:
@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> dict:
     cfg = load_config([f"size={size}", f"task={TASK}", f"env.max_episode_steps={steps}", "env.fast_render=true",
                        f"workers.envs_per_worker={ENVS_PER_WORKER}", "workers.render_threads=1"])
     cores = os.cpu_count() or 1
+    load_before = os.getloadavg()[0]  # other work on the machine skews fleet vs single: report it
     started = not ray.is_initialized()
     if started:
         tmp = tempfile.mkdtemp(prefix="rb", dir="/tmp")
@@ -75,6 +76,7 @@ def run(args: argparse.Namespace) -> dict:
         "policy_ms_per_step": round(policy_ms, 2),
         "policy_share": round(policy_ms / (1000.0 / single), 3),
         "cores": cores,
+        "loadavg_1m_before": round(load_before, 2),
         "size": size,
         "task": TASK,
         "episode_steps": steps,

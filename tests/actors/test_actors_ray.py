@@ -7,6 +7,7 @@ import pytest
 import ray
 import torch
 
+from actors.collect import collect_demos
 from actors.weights import WeightBoard
 from actors.worker import make_rollout_workers, wait_until_ready
 from common.config_loading import load_config
@@ -78,6 +79,17 @@ def test_worker_killed_mid_episode_stores_nothing_partial_and_restarts(ray_sessi
     for eid in ids:
         assert TrajectoryStore.open(url).read(eid).image.shape[0] == STEPS + 1
     ray.kill(worker, no_restart=True)
+
+
+def test_collect_demos_with_ray_workers(ray_session, tmp_path):
+    cfg = _cfg()
+    url = str(tmp_path / "demos")
+    stats = collect_demos(cfg.env, "metaworld/drawer-open", 3, url, seed=1, workers=2)
+    assert [s["worker"] for s in stats] == ["scripted-0", "scripted-1", "scripted-0"]
+    store = TrajectoryStore.open(url)
+    assert len(store.episode_ids()) == 3
+    assert {store.meta(eid).source for eid in store.episode_ids()} == {"offline"}
+    assert ray.is_initialized()  # it used the running session and left it running
 
 
 def _with_failure(worker, cfg, url):
