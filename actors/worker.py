@@ -118,6 +118,11 @@ class RolloutWorkerCore:
         """``(version, weights_dict)``, ``(version, ObjectRef)``, ``(version, [ObjectRef])`` or a ref to such a tuple."""
         if isinstance(weights, ray.ObjectRef):
             weights = ray.get(weights)
+        if not (isinstance(weights, (tuple, list)) and len(weights) == 2 and isinstance(weights[0], int)):
+            raise TypeError(
+                f"weights must be (version: int, weights_dict | ObjectRef), got {type(weights).__name__}; "
+                "a bare ObjectRef passed to an actor method is resolved by Ray, so wrap it: (version, ref)"
+            )
         version, payload = weights
         if isinstance(payload, list) and len(payload) == 1 and isinstance(payload[0], ray.ObjectRef):
             payload = payload[0]
@@ -278,7 +283,14 @@ class RolloutWorkerActor:
     def info(self) -> dict:
         return {"name": self.core.name, "pid": os.getpid(), "episodes": self.core.episode_counter,
                 "env_steps": self.core.total_env_steps, "policy_version": self.core.agent.version,
-                "policy_seconds": self.core.policy_seconds, "seed_salt": self.core.seed_salt}
+                "policy_seconds": self.core.policy_seconds, "seed_salt": self.core.seed_salt,
+                "torch_threads": _torch_threads(), "LP_NUM_THREADS": os.environ.get("LP_NUM_THREADS")}
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 RolloutWorker = ray.remote(RolloutWorkerActor)

@@ -113,6 +113,14 @@ def test_exploration_noise_reaches_executed_actions():
     core.close()
 
 
+def test_bad_weights_argument_says_how_to_pass_them():
+    cfg = _cfg("env.max_episode_steps=2")
+    core = RolloutWorkerCore(cfg, None)
+    with pytest.raises(TypeError, match=r"\(version, ref\)"):
+        core.load_weights(_weights(cfg, 0))  # a bare weights dict, no version
+    core.close()
+
+
 def test_store_url_required_to_store():
     cfg = _cfg("env.max_episode_steps=2")
     core = RolloutWorkerCore(cfg, None)

@@ -54,6 +54,7 @@ def test_two_workers_share_a_store_and_follow_the_board(ray_session, tmp_path):
         assert store.read(s["episode_id"]).image.shape[0] == STEPS + 1
     info = ray.get(workers[0].info.remote())
     assert info["policy_version"] == 3 and info["episodes"] == 3
+    assert info["torch_threads"] == 1 and info["LP_NUM_THREADS"] == "0"  # workers.render_threads=1
     for w in workers:
         ray.kill(w, no_restart=True)
 
