@@ -20,10 +20,10 @@ class Batch:
     is_terminal: torch.Tensor  # (B, T) bool
     success: torch.Tensor  # (B, T) float32: 1 where the step belongs to a successful episode (BC filter f)
 
-    def to(self, device: torch.device | str, non_blocking: bool = True) -> "Batch":
+    def to(self, device: torch.device | str, non_blocking: bool = True) -> Batch:
         return Batch(**{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking) for f in fields(self)})
 
-    def pin_memory(self) -> "Batch":
+    def pin_memory(self) -> Batch:
         return Batch(**{f.name: getattr(self, f.name).pin_memory() for f in fields(self)})
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 OVERRIDES_HELP = "config overrides: profile=, size=, task=, ablation=, or any key=value (e.g. algo.bc_weight=0)"
 

@@ -10,7 +10,6 @@ selects presets with ``size=``, ``task=``, ``ablation=`` and overrides any field
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 
 @dataclass
@@ -128,7 +127,7 @@ class MotoConfig:
     ablation: str = "full"  # ablation preset that was applied: full | no-unc | no-bc | no-bc-no-unc | dreamerv2
     seed: int = 0
     device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
-    run_name: Optional[str] = None  # run directory name; None = <task>-<ablation>-s<seed>-<time>
+    run_name: str | None = None  # run directory name; None = <task>-<ablation>-s<seed>-<time>
     env: EnvConfig = field(default_factory=EnvConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     algo: AlgoConfig = field(default_factory=AlgoConfig)

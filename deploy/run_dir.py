@@ -66,7 +66,7 @@ class RunDirectory:
 
     # creation and resumption ------------------------------------------------------------------
     @classmethod
-    def create(cls, cfg: MotoConfig) -> "RunDirectory":
+    def create(cls, cfg: MotoConfig) -> RunDirectory:
         name = cfg.run_name or f"{cfg.env.task.replace('/', '-')}-{cfg.ablation}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
         run = cls(Path(cfg.logging.root) / name)
         if run.config_path.exists():
@@ -77,7 +77,7 @@ class RunDirectory:
         return run
 
     @classmethod
-    def open(cls, path: str | Path) -> tuple["RunDirectory", MotoConfig]:
+    def open(cls, path: str | Path) -> tuple[RunDirectory, MotoConfig]:
         run = cls(path)
         if not run.config_path.is_file():
             raise UserError(f"{path} is not a run directory (no config.yaml); start a run with `moto train`")

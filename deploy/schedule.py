@@ -29,7 +29,7 @@ class ScheduleState:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ScheduleState":
+    def from_dict(cls, data: dict) -> ScheduleState:
         return cls(**data)
 
 

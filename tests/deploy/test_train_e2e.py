@@ -1,0 +1,109 @@
+"""End to end: a tiny offline -> online run with 2 Ray workers, a crash and a resume.
+
+One local Ray session for the module (it costs ~5 s to start). Episodes are short (10 agent steps)
+so the whole module stays within a few minutes on CI's 2 cores.
+"""
+
+import math
+import os
+import tempfile
+
+import pytest
+import ray
+
+from common.config_loading import load_config
+from deploy.driver import Driver
+from deploy.run_dir import RunDirectory
+from storage import TrajectoryStore
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_overrides(root, name):
+    return [
+        "size=tiny", "seed=0", f"run_name={name}", f"logging.root={root}", "logging.progress=false",
+        "logging.log_every=5", "logging.diagnostics_every=1000",
+        "env.max_episode_steps=10", "workers.num_workers=2",
+        "schedule.offline_steps=20", "schedule.updates_per_episode=2", "schedule.online_steps=12",
+        "schedule.eval_every_episodes=3", "schedule.eval_episodes=1", "schedule.checkpoint_every=10",
+        "schedule.demo_episodes=2", f"storage.offline_url={root}/demos",
+        "algo.batch_size=4", "algo.seq_len=8", "algo.agent_batch=16", "algo.imag_horizon=3",
+    ]
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray.init(num_cpus=4, include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="ray", dir="/tmp"),
+             log_to_driver=False, runtime_env={"env_vars": {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}})
+    yield
+    ray.shutdown()
+
+
+def online_episodes(store_url):
+    store = TrajectoryStore.open(store_url)
+    return [(eid, store.meta(eid)) for eid in store.episode_ids() if store.meta(eid).source == "online"]
+
+
+def test_tiny_run_completes_offline_and_online(ray_session, tmp_path):
+    cfg = load_config(tiny_overrides(tmp_path, "straight"))
+    run = RunDirectory.create(cfg)
+    summary = Driver(cfg, run).run()
+    target = math.ceil(12 / 2)
+
+    episodes = online_episodes(run.store_url(cfg))
+    assert len(episodes) == target
+    assert {m.worker for _, m in episodes} == {"worker-0", "worker-1"}  # both workers wrote
+    versions = [m.policy_version for _, m in episodes]
+    assert min(versions) >= 20  # acted with weights published after offline pre-training
+    assert max(versions) > min(versions)  # and picked up newer ones online
+    state = run.read_schedule(run.latest_checkpoint())
+    assert (state["offline_done"], state["online_done"], state["episodes"]) == (20, 2 * target, target)
+    assert len(state["evals"]) >= 2 and state["evals"][0]["episodes"] == 0  # pre-trained point + online
+    assert run.plot_path.stat().st_size > 10_000
+    assert list(run.videos_dir.glob("*.gif"))
+    assert (run.tb_dir / "learner").is_dir() and any((run.tb_dir / "driver").iterdir())
+    assert "final success" in summary and run.summary_path.read_text() == summary
+
+
+class Crash(Exception):
+    pass
+
+
+def test_killed_run_resumes_to_the_same_counters_without_duplicates(ray_session, tmp_path, monkeypatch):
+    cfg = load_config(tiny_overrides(tmp_path, "resumed"))
+    run = RunDirectory.create(cfg)
+    from deploy import schedule as schedule_module
+
+    original = schedule_module.Schedule.record_episode
+    calls = {"n": 0}
+
+    def crash_on_fourth(self, length):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise Crash()
+        return original(self, length)
+
+    monkeypatch.setattr(schedule_module.Schedule, "record_episode", crash_on_fourth)
+    with pytest.raises(Crash):
+        Driver(cfg, run).run()
+    monkeypatch.setattr(schedule_module.Schedule, "record_episode", original)
+    # the crashed driver's actors die with it, as they would with its process
+    ray.shutdown()
+    ray.init(num_cpus=4, include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="ray", dir="/tmp"), log_to_driver=False)
+
+    run, cfg = RunDirectory.open(run.path)
+    checkpoint = run.latest_checkpoint()
+    assert checkpoint is not None
+    Driver(cfg, run, checkpoint).run()
+
+    target = math.ceil(12 / 2)
+    episodes = online_episodes(run.store_url(cfg))
+    ids = [eid for eid, _ in episodes]
+    assert len(ids) == len(set(ids)) == target
+    store = TrajectoryStore.open(run.store_url(cfg))
+    offline = [eid for eid in store.episode_ids() if store.meta(eid).source == "offline"]
+    assert len(offline) == 2  # demos imported once, not again on resume
+    state = run.read_schedule(run.latest_checkpoint())
+    assert (state["offline_done"], state["online_done"], state["episodes"]) == (20, 2 * target, target)
+    curve = run.curves_path.read_text().splitlines()
+    assert len(curve) - 1 == len(state["evals"]) and len(state["evals"]) >= 2
