@@ -310,11 +310,15 @@ def worker_actor_options(cfg: MotoConfig, max_restarts: int = 3) -> dict:
 
 
 def make_rollout_workers(cfg: MotoConfig, store_url: Optional[str], board: Any = None, n: Optional[int] = None,
-                         scripted: bool = False, max_restarts: int = 3) -> list[Any]:
-    """Start ``n`` (default ``workers.num_workers``) RolloutWorker actors; call ``ray.init`` first."""
+                         scripted: bool = False, max_restarts: int = 3, first_index: int = 0) -> list[Any]:
+    """Start ``n`` (default ``workers.num_workers``) RolloutWorker actors; call ``ray.init`` first.
+
+    Indices (and so seeds and names) run from ``first_index``; give an evaluation worker its own
+    range (e.g. ``first_index=1000``) so it never replays a training worker's seeds.
+    """
     n = cfg.workers.num_workers if n is None else n
     options = worker_actor_options(cfg, max_restarts)
-    return [RolloutWorker.options(**options).remote(cfg, store_url, i, board, scripted) for i in range(n)]
+    return [RolloutWorker.options(**options).remote(cfg, store_url, first_index + i, board, scripted) for i in range(n)]
 
 
 def wait_until_ready(worker: Any, timeout_s: float = 120.0) -> dict:
