@@ -42,6 +42,7 @@ class Driver:
         self.writer = SummaryWriter(str(run.tb_dir / "driver"))
         self.started = time.time()
         self.policy_lags: list[int] = []
+        self.worker_restarts = 0
 
     # set-up ------------------------------------------------------------------------------------
     def _start_actors(self) -> None:
@@ -124,7 +125,8 @@ class Driver:
                     stats = ray.get(ref)
                 except RayActorError as e:  # the episode in flight is lost (never half-stored); Ray restarts the actor
                     log.warning("rollout worker %d died (%s); it is restarted and its episode in flight is lost", i, type(e).__name__)
-                    self.writer.add_scalar("workers/restarts", 1, sched.state.env_steps)
+                    self.worker_restarts += 1
+                    self.writer.add_scalar("workers/restarts", self.worker_restarts, sched.state.env_steps)
                     time.sleep(1.0)
                     continue
                 for episode in stats:
@@ -211,6 +213,7 @@ class Driver:
         stats = store.stats()
         extra = {
             "policy lag (steps)": f"mean {np.mean(self.policy_lags):.1f}, max {max(self.policy_lags)}" if self.policy_lags else "n/a",
+            "worker restarts": str(self.worker_restarts),
             "store": f"{self.store_url}  ({stats.get('episodes')} episodes, {stats.get('frames')} frames)",
         }
         text = summary_text(self.cfg, state.to_dict(), self.run_dir.path, time.time() - self.started, extra)

@@ -44,10 +44,26 @@ def online_episodes(store_url):
     return [(eid, store.meta(eid)) for eid in store.episode_ids() if store.meta(eid).source == "online"]
 
 
-def test_tiny_run_completes_offline_and_online(ray_session, tmp_path):
+def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_session, tmp_path, monkeypatch):
+    from actors import worker as worker_module
+    from deploy import driver as driver_module
+
+    def fleet_with_a_crashing_worker(cfg, store_url, board, max_restarts):
+        # worker 0 dies (os._exit, like a segfault) in the middle of its second episode
+        options = worker_module.worker_actor_options(cfg, max_restarts)
+        return [worker_module.RolloutWorker.options(**options).remote(cfg, store_url, i, board, False, 15 if i == 0 else None)
+                for i in range(cfg.workers.num_workers)]
+
+    monkeypatch.setattr(driver_module, "make_rollout_workers", fleet_with_a_crashing_worker)
     cfg = load_config(tiny_overrides(tmp_path, "straight"))
     run = RunDirectory.create(cfg)
-    summary = Driver(cfg, run).run()
+    driver = Driver(cfg, run)
+    summary = driver.run()
+    assert driver.worker_restarts == 1
+    store = TrajectoryStore.open(run.store_url(cfg))
+    assert store.verify() == []  # the crashed worker's half episode is nowhere visible
+    for eid in store.episode_ids():
+        assert store.read(eid).length == 10  # whole episodes only (demos use the same 10-step limit)
     target = math.ceil(12 / 2)
 
     episodes = online_episodes(run.store_url(cfg))
