@@ -83,6 +83,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="Ray workers (0 = in this process)")
     p.set_defaults(func=_handler("actors.collect:main"))
 
+    p = sub.add_parser("scale", help="change the number of rollout workers of a live run")
+    p.add_argument("run_dir", help="the run directory of a live `moto train`")
+    p.add_argument("workers", type=int, help="new number of rollout workers")
+    p.set_defaults(func=_handler("deploy.scale:main"))
+
+    p = sub.add_parser("campaign", help="run a grid of runs (tasks x seeds x ablations x sizes), resumable")
+    camp = p.add_subparsers(dest="campaign_command", metavar="SUBCOMMAND")
+    p.add_argument("spec", nargs="?", help="campaign spec YAML (e.g. configs/campaigns/ablations.yaml)")
+    p.add_argument("--dir", default=None, help="campaign directory (default: runs/campaigns/<spec name>)")
+    p.add_argument("--max-concurrent", type=int, default=None, help="runs at once (default: from the spec)")
+    p.set_defaults(func=_handler("deploy.campaign:run_main"))
+    q = camp.add_parser("status", help="each run's state and progress")
+    q.add_argument("spec")
+    q.add_argument("--dir", default=None)
+    q.set_defaults(func=_handler("deploy.campaign:status_main"))
+
+    p = sub.add_parser("report", help="plots and tables of a finished campaign (PNG + markdown)")
+    p.add_argument("campaign_dir")
+    p.add_argument("--out", default=None, help="output folder (default: <campaign_dir>/report)")
+    p.set_defaults(func=_handler("deploy.campaign_report:main"))
+
     p = sub.add_parser("bench", help="run a benchmark; --json prints one JSON object as the last line")
     p.add_argument("name", choices=["env", "storage", "learner", "actors"])
     p.add_argument("--json", action="store_true", help="print the result as JSON on the last line")

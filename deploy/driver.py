@@ -43,6 +43,7 @@ class Driver:
         self.started = time.time()
         self.policy_lags: list[int] = []
         self.worker_restarts = 0
+        self.epsilon_u = float("nan")  # latest model uncertainty on expert episodes (paper Eq. 12)
 
     # set-up ------------------------------------------------------------------------------------
     def _start_actors(self) -> None:
@@ -86,7 +87,7 @@ class Driver:
             metrics = ray.get(self.learner.train.remote(n))
             self._after_updates(n, offline=True, metrics=metrics)
             bar.update(n)
-            bar.set_postfix(image=f"{metrics.get('image_loss', float('nan')):.3f}", reward=f"{metrics.get('reward_loss', float('nan')):.4f}")
+            bar.set_postfix(image=f"{metrics.get('model/image_mse', float('nan')):.4f}", reward=f"{metrics.get('model/reward_mse', float('nan')):.4f}")
         bar.close()
         if sched.state.evals == [] and self.cfg.schedule.eval_every_episodes > 0:
             self._record_eval(ray.get(self._launch_eval()))  # the curve's first point: the pre-trained policy
@@ -146,9 +147,11 @@ class Driver:
         before = sched.learner_steps
         sched.record_updates(n, offline)
         step = sched.learner_steps
-        for key in ("image_loss", "reward_loss", "kl_loss", "actor_loss", "critic_loss", "learner_steps_per_s"):
+        for key in ("model/image_mse", "model/reward_mse", "model/kl", "actor/loss", "critic/loss", "learner_steps_per_s"):
             if key in metrics:
                 self.writer.add_scalar(f"driver/{key}", metrics[key], step)
+        if "diag/epsilon_u" in metrics:
+            self.epsilon_u = metrics["diag/epsilon_u"]
         every = self.cfg.schedule.checkpoint_every
         if every and step // every > before // every:
             self._save_checkpoint()
@@ -182,7 +185,7 @@ class Driver:
         success = float(np.mean([s["success"] for s in stats])) if stats else 0.0
         ret = float(np.mean([s["return"] for s in stats])) if stats else 0.0
         state = self.schedule.state
-        state.evals.append({"env_steps": env_steps, "episodes": episodes, "learner_steps": learner_steps, "success_rate": success, "mean_return": ret})
+        state.evals.append({"env_steps": env_steps, "episodes": episodes, "learner_steps": learner_steps, "success_rate": success, "mean_return": ret, "epsilon_u": self.epsilon_u})
         state.evals_done += 1
         self.writer.add_scalar("eval/success_rate", success, env_steps)
         self.writer.add_scalar("eval/return", ret, env_steps)

@@ -62,7 +62,7 @@ class LearnerService:
                 for key, value in metrics.items():
                     self.writer.add_scalar(f"learner/{key}", float(value), step)
             if self.cfg.logging.diagnostics_every and step % self.cfg.logging.diagnostics_every == 0:
-                self.diagnostics()
+                sums.update({k: v * n for k, v in self.diagnostics().items()})  # reported as the chunk's value
         seconds = time.perf_counter() - started
         result = {key: value / max(n, 1) for key, value in sums.items()}
         result["learner_steps_per_s"] = n / seconds if seconds > 0 else 0.0
@@ -72,12 +72,13 @@ class LearnerService:
         self.writer.add_scalar("store/frames_in_memory", self.sampler.num_frames, self.learner.step)
         return result
 
-    def diagnostics(self) -> None:
+    def diagnostics(self) -> dict[str, float]:
         """Open-loop video, reward prediction and epsilon_u on the offline (expert) episodes."""
         from learner.diagnostics import log_diagnostics
 
-        log_diagnostics(self.learner, self.sampler.episodes(source="offline"), self.writer, self.learner.step)
+        found = log_diagnostics(self.learner, self.sampler.episodes(source="offline"), self.writer, self.learner.step)
         self.writer.flush()
+        return found
 
     def policy_weights(self) -> dict[str, torch.Tensor]:
         return self.learner.policy_weights()
