@@ -88,16 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workers", type=int, help="new number of rollout workers")
     p.set_defaults(func=_handler("deploy.scale:main"))
 
-    p = sub.add_parser("campaign", help="run a grid of runs (tasks x seeds x ablations x sizes), resumable")
-    camp = p.add_subparsers(dest="campaign_command", metavar="SUBCOMMAND")
-    p.add_argument("spec", nargs="?", help="campaign spec YAML (e.g. configs/campaigns/ablations.yaml)")
+    p = sub.add_parser(
+        "campaign",
+        help="run a grid of runs (tasks x seeds x ablations x sizes), resumable; `moto campaign status SPEC` shows progress",
+        usage="moto campaign [status] SPEC.yaml [--dir DIR] [--max-concurrent N]",
+    )
+    p.add_argument("words", nargs="+", metavar="[status] SPEC", help="a campaign spec YAML, optionally preceded by 'status'")
     p.add_argument("--dir", default=None, help="campaign directory (default: runs/campaigns/<spec name>)")
     p.add_argument("--max-concurrent", type=int, default=None, help="runs at once (default: from the spec)")
-    p.set_defaults(func=_handler("deploy.campaign:run_main"))
-    q = camp.add_parser("status", help="each run's state and progress")
-    q.add_argument("spec")
-    q.add_argument("--dir", default=None)
-    q.set_defaults(func=_handler("deploy.campaign:status_main"))
+    p.set_defaults(func=_handler("deploy.campaign:main"))
 
     p = sub.add_parser("report", help="plots and tables of a finished campaign (PNG + markdown)")
     p.add_argument("campaign_dir")
