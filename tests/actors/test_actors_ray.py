@@ -99,3 +99,15 @@ def _with_failure(worker, cfg, url):
 
     ray.kill(worker, no_restart=True)
     return RolloutWorker.options(**worker_actor_options(cfg)).remote(cfg, url, 0, None, False, 15)
+
+
+def test_actors_bench_reports_its_figures(ray_session):
+    from argparse import Namespace
+
+    from actors.bench import run
+
+    result = run(Namespace(workers=1, quick=True, size="tiny"))
+    for key in ("fleet_env_steps_per_s", "single_process_env_steps_per_s", "efficiency", "policy_ms_per_step"):
+        assert result[key] > 0, key
+    assert result["workers"] == 1 and result["size"] == "tiny"
+    assert 0 < result["policy_share"] < 1
