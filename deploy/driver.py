@@ -19,11 +19,13 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from actors.weights import WeightBoard
-from actors.worker import RolloutWorker, make_rollout_workers, worker_actor_options
+from actors.worker import RolloutWorker, worker_actor_options
 from common.config import MotoConfig
+from deploy.fleet import Fleet
 from deploy.offline_data import prepare_offline_data
 from deploy.report import plot_success_curve, summary_text
 from deploy.run_dir import RunDirectory
+from deploy.scale import read_scale_request
 from deploy.schedule import Schedule, ScheduleState
 from learner.service import learner_actor
 from storage import TrajectoryStore
@@ -43,6 +45,7 @@ class Driver:
         self.started = time.time()
         self.policy_lags: list[int] = []
         self.worker_restarts = 0
+        self.max_in_flight: dict[int, int] = {}  # fleet size -> most episodes collected at once with it
         self.epsilon_u = float("nan")  # latest model uncertainty on expert episodes (paper Eq. 12)
 
     # set-up ------------------------------------------------------------------------------------
@@ -55,7 +58,7 @@ class Driver:
         use_gpu = cfg.device != "cpu" and ray.cluster_resources().get("GPU", 0) >= 1
         self.learner = learner_actor(cfg, use_gpu).remote(cfg, self.store_url, str(self.run_dir.path), str(self.checkpoint) if self.checkpoint else None)
         self.board = WeightBoard.remote()
-        self.workers = make_rollout_workers(cfg, self.store_url, self.board, max_restarts=-1)
+        self.fleet = Fleet(cfg, self.store_url, self.board)
         # The evaluation worker stores nothing; its index keeps its env seeds apart from the fleet's.
         eval_options = worker_actor_options(cfg, max_restarts=-1)
         self.eval_worker = RolloutWorker.options(**eval_options).remote(cfg, None, EVAL_WORKER_INDEX, self.board)
@@ -96,21 +99,21 @@ class Driver:
         sched, cfg = self.schedule, self.cfg
         total_steps = sched.target_episodes * cfg.env.max_episode_steps
         bar = tqdm(total=total_steps, initial=min(sched.state.env_steps, total_steps), desc="online fine-tuning", unit="env step", disable=not cfg.logging.progress)
-        collecting: dict = {}  # ObjectRef -> worker index
+        fleet = self.fleet
         training = None  # ObjectRef of the learner's current train() call
         evaluating = None
-        idle = list(range(len(self.workers)))
         while not sched.finished:
-            while idle and sched.may_start_episode(len(collecting)):
-                i = idle.pop()
-                collecting[self.workers[i].run.remote(1)] = i
+            self._apply_scale_request()
+            while fleet.idle and sched.may_start_episode(len(fleet.busy)):
+                fleet.start_episode()
+            self.max_in_flight[fleet.size] = max(self.max_in_flight.get(fleet.size, 0), len(fleet.busy))
             if training is None and sched.online_due > 0:
                 training_n = min(sched.online_due, cfg.schedule.updates_per_episode)
                 training = self.learner.train.remote(training_n)
-            waiting = list(collecting) + [r for r in (training, evaluating) if r is not None]
-            if not waiting:
+            waiting = list(fleet.busy) + [r for r in (training, evaluating) if r is not None]
+            ready, _ = ray.wait(waiting, num_returns=1, timeout=1.0)  # wake up at least once a second
+            if not ready:
                 continue
-            ready, _ = ray.wait(waiting, num_returns=1)
             ref = ready[0]
             if ref is training:
                 training = None
@@ -120,15 +123,13 @@ class Driver:
                 evaluating = None
                 self._record_eval(ray.get(ref))
             else:
-                i = collecting.pop(ref)
-                idle.append(i)
+                i = fleet.finished(ref)
                 try:
                     stats = ray.get(ref)
                 except RayActorError as e:  # the episode in flight is lost (never half-stored); Ray restarts the actor
                     log.warning("rollout worker %d died (%s); it is restarted and its episode in flight is lost", i, type(e).__name__)
                     self.worker_restarts += 1
                     self.writer.add_scalar("workers/restarts", self.worker_restarts, sched.state.env_steps)
-                    time.sleep(1.0)
                     continue
                 for episode in stats:
                     eval_due = self._record_episode(episode)
@@ -136,10 +137,18 @@ class Driver:
                     if eval_due and evaluating is None:
                         evaluating = self._launch_eval()
             last = sched.state.evals[-1]["success_rate"] if sched.state.evals else float("nan")
-            bar.set_postfix(episodes=sched.state.episodes, learner=sched.learner_steps, success=f"{last:.2f}")
+            bar.set_postfix(workers=fleet.size, episodes=sched.state.episodes, learner=sched.learner_steps, success=f"{last:.2f}")
         if evaluating is not None:
             self._record_eval(ray.get(evaluating))
         bar.close()
+
+    def _apply_scale_request(self) -> None:
+        wanted = read_scale_request(self.run_dir.path)
+        if wanted is not None and wanted != self.fleet.size:
+            log.info("scaling rollout workers %d -> %d", self.fleet.size, wanted)
+            self.fleet.resize(wanted)
+            self.schedule.max_backlog = max(1, wanted)
+            self.writer.add_scalar("workers/count", wanted, self.schedule.state.env_steps)
 
     # bookkeeping ----------------------------------------------------------------------------------
     def _after_updates(self, n: int, offline: bool, metrics: dict) -> None:

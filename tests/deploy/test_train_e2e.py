@@ -46,7 +46,7 @@ def online_episodes(store_url):
 
 def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_session, tmp_path, monkeypatch):
     from actors import worker as worker_module
-    from deploy import driver as driver_module
+    from deploy import fleet as fleet_module
 
     def fleet_with_a_crashing_worker(cfg, store_url, board, max_restarts):
         # worker 0 dies (os._exit, like a segfault) in the middle of its second episode
@@ -54,7 +54,7 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
         return [worker_module.RolloutWorker.options(**options).remote(cfg, store_url, i, board, False, 15 if i == 0 else None)
                 for i in range(cfg.workers.num_workers)]
 
-    monkeypatch.setattr(driver_module, "make_rollout_workers", fleet_with_a_crashing_worker)
+    monkeypatch.setattr(fleet_module, "make_rollout_workers", fleet_with_a_crashing_worker)
     cfg = load_config(tiny_overrides(tmp_path, "straight"))
     run = RunDirectory.create(cfg)
     driver = Driver(cfg, run)
@@ -123,3 +123,31 @@ def test_killed_run_resumes_to_the_same_counters_without_duplicates(ray_session,
     assert (state["offline_done"], state["online_done"], state["episodes"]) == (20, 2 * target, target)
     curve = run.curves_path.read_text().splitlines()
     assert len(curve) - 1 == len(state["evals"]) and len(state["evals"]) >= 2
+
+
+def test_scaling_a_live_run_up_and_down_keeps_the_ratio(ray_session, tmp_path, monkeypatch):
+    from deploy import schedule as schedule_module
+    from deploy.scale import request_scale
+
+    overrides = tiny_overrides(tmp_path, "scaled") + ["workers.num_workers=1", "schedule.online_steps=20", "schedule.eval_every_episodes=0"]
+    cfg = load_config(overrides)
+    run = RunDirectory.create(cfg)
+    original = schedule_module.Schedule.record_episode
+
+    def scale_during_run(self, length):
+        due = original(self, length)
+        if self.state.episodes == 2:
+            request_scale(run.path, 2)
+        if self.state.episodes == 6:
+            request_scale(run.path, 1)
+        return due
+
+    monkeypatch.setattr(schedule_module.Schedule, "record_episode", scale_during_run)
+    driver = Driver(cfg, run)
+    driver.run()
+    assert driver.max_in_flight.get(2) == 2  # two workers collected at once after scaling up
+    assert driver.fleet.size == 1  # and back down
+    workers = {m.worker for _, m in online_episodes(run.store_url(cfg))}
+    assert workers == {"worker-0", "worker-1"}
+    state = run.read_schedule(run.latest_checkpoint())
+    assert (state["episodes"], state["online_done"]) == (10, 20)  # G = 2 per episode throughout

@@ -1,0 +1,66 @@
+"""The driver's rollout workers: which are idle, which are collecting, and resizing the fleet.
+
+Shrinking never cuts an episode short: a worker chosen to go finishes the episode it is on (which
+is stored and counted) and is then stopped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+
+from actors.worker import RolloutWorker, make_rollout_workers, worker_actor_options
+from common.config import MotoConfig
+
+
+class Fleet:
+    def __init__(self, cfg: MotoConfig, store_url: str, board: Any):
+        self.cfg, self.store_url, self.board = cfg, store_url, board
+        self.workers: dict[int, Any] = dict(enumerate(make_rollout_workers(cfg, store_url, board, max_restarts=-1)))
+        self.idle: list[int] = sorted(self.workers, reverse=True)
+        self.busy: dict[Any, int] = {}  # ObjectRef of a run() call -> worker index
+        self.retiring: set[int] = set()
+
+    @property
+    def size(self) -> int:
+        """Workers that will keep collecting (retiring ones excluded)."""
+        return len(self.workers) - len(self.retiring)
+
+    def start_episode(self) -> Any:
+        i = self.idle.pop()
+        ref = self.workers[i].run.remote(1)
+        self.busy[ref] = i
+        return ref
+
+    def finished(self, ref: Any) -> int:
+        """A run() call returned (or failed): the worker is idle again, or stopped if retiring."""
+        i = self.busy.pop(ref)
+        if i in self.retiring:
+            self._stop(i)
+        else:
+            self.idle.append(i)
+        return i
+
+    def resize(self, n: int) -> None:
+        n = max(1, n)
+        while self.size < n:
+            if self.retiring:  # cheapest: keep one that was about to go
+                i = max(self.retiring)
+                self.retiring.discard(i)
+                continue
+            i = max(self.workers) + 1
+            options = worker_actor_options(self.cfg, max_restarts=-1)
+            self.workers[i] = RolloutWorker.options(**options).remote(self.cfg, self.store_url, i, self.board)
+            self.idle.append(i)
+        while self.size > n:
+            i = max(set(self.workers) - self.retiring)
+            if i in self.idle:
+                self.idle.remove(i)
+                self._stop(i)
+            else:
+                self.retiring.add(i)
+
+    def _stop(self, i: int) -> None:
+        self.retiring.discard(i)
+        ray.kill(self.workers.pop(i), no_restart=True)
