@@ -6,7 +6,8 @@ envs a worker steps in lock-step, so one worker class runs online rollouts, eval
 
 from __future__ import annotations
 
-from typing import Any, Optional, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -30,7 +31,7 @@ def _to_numpy(x: Any) -> np.ndarray:
 class LearnedAgent:
     """A CPU ``common.policy.Policy`` with its recurrent state, plus optional Gaussian exploration."""
 
-    def __init__(self, policy: Any, n_envs: int, exploration_std: float = 0.0, rng: Optional[np.random.Generator] = None):
+    def __init__(self, policy: Any, n_envs: int, exploration_std: float = 0.0, rng: np.random.Generator | None = None):
         self.policy = policy
         self.n_envs = n_envs
         self.exploration_std = float(exploration_std)

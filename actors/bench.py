@@ -36,8 +36,8 @@ def _timed(workers: list, episodes: int) -> tuple[float, int, float]:
     ray.get([w.run.remote(episodes, store=False) for w in workers])
     wall = time.perf_counter() - t0
     after = ray.get([w.info.remote() for w in workers])
-    steps = sum(a["env_steps"] - b["env_steps"] for a, b in zip(after, before))
-    policy_s = sum(a["policy_seconds"] - b["policy_seconds"] for a, b in zip(after, before))
+    steps = sum(a["env_steps"] - b["env_steps"] for a, b in zip(after, before, strict=True))
+    policy_s = sum(a["policy_seconds"] - b["policy_seconds"] for a, b in zip(after, before, strict=True))
     return wall, steps, policy_s
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from common.config import EnvConfig, MotoConfig
 from common.errors import UserError
@@ -38,7 +38,7 @@ def _check_task(task_id: str) -> None:
 
 
 def collect_demos(cfg_env: EnvConfig, task_id: str, n_episodes: int, store_url: str, seed: int = 0,
-                  workers: int = 0, progress: Optional[Progress] = None) -> list[dict]:
+                  workers: int = 0, progress: Progress | None = None) -> list[dict]:
     """Record ``n_episodes`` scripted demos of ``task_id`` into ``store_url``; returns their stats.
 
     ``workers=0`` runs in this process; ``workers=N`` uses N Ray actors (starting a local Ray when
@@ -53,7 +53,7 @@ def collect_demos(cfg_env: EnvConfig, task_id: str, n_episodes: int, store_url: 
     return _collect_ray(cfg, n_episodes, store_url, workers, progress)
 
 
-def _collect_here(cfg: MotoConfig, n_episodes: int, store_url: str, progress: Optional[Progress]) -> list[dict]:
+def _collect_here(cfg: MotoConfig, n_episodes: int, store_url: str, progress: Progress | None) -> list[dict]:
     from actors.worker import RolloutWorkerCore
 
     core = RolloutWorkerCore(cfg, store_url, 0, scripted=True)
@@ -69,7 +69,7 @@ def _collect_here(cfg: MotoConfig, n_episodes: int, store_url: str, progress: Op
         core.close()
 
 
-def _collect_ray(cfg: MotoConfig, n_episodes: int, store_url: str, workers: int, progress: Optional[Progress]) -> list[dict]:
+def _collect_ray(cfg: MotoConfig, n_episodes: int, store_url: str, workers: int, progress: Progress | None) -> list[dict]:
     import ray
 
     from actors.worker import make_rollout_workers
@@ -82,7 +82,7 @@ def _collect_ray(cfg: MotoConfig, n_episodes: int, store_url: str, workers: int,
         # Static split: worker i always plays the same episode counters, so seeds are reproducible.
         refs = [actors[i % workers].run.remote(1) for i in range(n_episodes)]
         order = {ref: i for i, ref in enumerate(refs)}
-        stats: list[Optional[dict]] = [None] * n_episodes
+        stats: list[dict | None] = [None] * n_episodes
         pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)

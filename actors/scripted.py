@@ -9,7 +9,8 @@ its action is clipped to the [-1, 1] action box. Episodes it produces are stored
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class ScriptedAgent:
 
     def act(self, images: np.ndarray, infos: Sequence[dict], is_first: np.ndarray, deterministic: bool) -> np.ndarray:
         actions = []
-        for expert, info in zip(self.experts, infos):
+        for expert, info in zip(self.experts, infos, strict=True):
             if info is None:  # an idle env slot this round (fewer episodes left than envs)
                 actions.append(np.zeros(4))
                 continue

@@ -18,7 +18,7 @@ serves fixed weights (tests, evaluation, a single-process run without Ray).
 
 from __future__ import annotations
 
-from typing import Any, Optional, Protocol
+from typing import Any, Protocol
 
 import ray
 
@@ -26,7 +26,7 @@ Weights = dict  # dict[str, torch.Tensor], as returned by the learner's ``policy
 
 
 class WeightSource(Protocol):
-    def latest(self, known_version: int) -> Optional[tuple[int, Weights]]:
+    def latest(self, known_version: int) -> tuple[int, Weights] | None:
         """The newest ``(version, weights)`` if newer than ``known_version``, else None."""
         ...
 
@@ -34,13 +34,13 @@ class WeightSource(Protocol):
 class StaticWeightSource:
     """Serves whatever was last ``publish``-ed in this process (no Ray)."""
 
-    def __init__(self, version: int = -1, weights: Optional[Weights] = None):
+    def __init__(self, version: int = -1, weights: Weights | None = None):
         self.version, self.weights = version, weights
 
     def publish(self, version: int, weights: Weights) -> None:
         self.version, self.weights = int(version), weights
 
-    def latest(self, known_version: int) -> Optional[tuple[int, Weights]]:
+    def latest(self, known_version: int) -> tuple[int, Weights] | None:
         if self.weights is None or self.version <= known_version:
             return None
         return self.version, self.weights
@@ -65,7 +65,7 @@ class WeightBoardImpl:
     def version(self) -> int:
         return self._version
 
-    def latest(self, known_version: int) -> Optional[tuple[int, list]]:
+    def latest(self, known_version: int) -> tuple[int, list] | None:
         if self._ref is None or self._version <= known_version:
             return None
         return self._version, [self._ref]
@@ -81,7 +81,7 @@ class BoardWeightSource:
     def __init__(self, board: Any):
         self.board = board
 
-    def latest(self, known_version: int) -> Optional[tuple[int, Weights]]:
+    def latest(self, known_version: int) -> tuple[int, Weights] | None:
         answer = ray.get(self.board.latest.remote(known_version))
         if answer is None:
             return None

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import ray
@@ -56,13 +57,13 @@ class RolloutWorkerCore:
     def __init__(
         self,
         cfg: MotoConfig,
-        store_url: Optional[str],
+        store_url: str | None,
         index: int = 0,
         *,
         scripted: bool = False,
-        weight_source: Optional[WeightSource] = None,
-        env_factory: Optional[EnvFactory] = None,
-        policy_factory: Optional[Callable[[MotoConfig, int], Any]] = None,
+        weight_source: WeightSource | None = None,
+        env_factory: EnvFactory | None = None,
+        policy_factory: Callable[[MotoConfig, int], Any] | None = None,
         seed_salt: int = 0,
     ):
         self.cfg = cfg
@@ -150,7 +151,7 @@ class RolloutWorkerCore:
         weights: Any = None,
         *,
         deterministic: bool = False,
-        source: Optional[str] = None,
+        source: str | None = None,
         store: bool = True,
         record_frames: bool = False,
     ) -> list[dict]:
@@ -175,8 +176,8 @@ class RolloutWorkerCore:
         started = time.perf_counter()
         n = len(self.envs)
         seeds, builders = [], []
-        infos: list[Optional[dict]] = [None] * n
-        frames: Optional[np.ndarray] = None
+        infos: list[dict | None] = [None] * n
+        frames: np.ndarray | None = None
         for i in range(k):
             seed = derive_seed(self.cfg.seed, self.index, self.episode_counter, self.seed_salt)
             self.episode_counter += 1
@@ -249,8 +250,8 @@ class RolloutWorkerCore:
 class RolloutWorkerActor:
     """Ray actor body: limits its threads, then builds a ``RolloutWorkerCore``."""
 
-    def __init__(self, cfg: MotoConfig, store_url: Optional[str], index: int, board: Any = None, scripted: bool = False,
-                 fail_after_steps: Optional[int] = None):
+    def __init__(self, cfg: MotoConfig, store_url: str | None, index: int, board: Any = None, scripted: bool = False,
+                 fail_after_steps: int | None = None):
         os.environ.update(thread_env(cfg.workers.render_threads))
         os.environ.setdefault("MUJOCO_GL", cfg.env.gl_backend)
         limit_threads(cfg.workers.render_threads)
@@ -309,7 +310,7 @@ def worker_actor_options(cfg: MotoConfig, max_restarts: int = 3) -> dict:
     return {"num_cpus": 1, "max_restarts": max_restarts, "max_task_retries": 0, "runtime_env": {"env_vars": env_vars}}
 
 
-def make_rollout_workers(cfg: MotoConfig, store_url: Optional[str], board: Any = None, n: Optional[int] = None,
+def make_rollout_workers(cfg: MotoConfig, store_url: str | None, board: Any = None, n: int | None = None,
                          scripted: bool = False, max_restarts: int = 3, first_index: int = 0) -> list[Any]:
     """Start ``n`` (default ``workers.num_workers``) RolloutWorker actors; call ``ray.init`` first.
 
