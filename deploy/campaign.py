@@ -1,0 +1,232 @@
+"""``moto campaign SPEC.yaml``: a grid of runs as concurrent Ray tasks, resumable by relaunching.
+
+Each run is a Ray task with ``num_cpus=0`` that executes ``Driver(cfg, run, checkpoint).run()`` in
+the same cluster: its learner actor asks for a GPU when the cluster has one and its rollout workers
+for CPUs, so the autoscaler sees the real demand. At most ``max_concurrent`` runs are in flight.
+Run directories are ``<campaign_dir>/runs/<name>`` with a name fixed by the grid point: relaunching
+skips finished runs and resumes interrupted ones from their latest checkpoint.
+``moto campaign status SPEC.yaml`` prints the table of runs from disk, from any process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import ray
+from omegaconf import OmegaConf
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from common.config import MotoConfig
+from common.config_loading import load_config_file
+from common.errors import UserError
+from deploy.campaign_spec import CampaignSpec, GridPoint, expand, load_spec
+from deploy.campaign_state import log_event, run_progress, status_table, write_heartbeat
+from deploy.offline_data import default_offline_url
+from deploy.run_dir import RunDirectory
+
+log = logging.getLogger("moto.campaign")
+PROGRESS_SECONDS = 60.0  # how often the running runs' progress is printed
+# A relaunch may change these without making a run a different experiment.
+NOT_PART_OF_THE_EXPERIMENT = ("workers.ray_address", "workers.num_workers", "logging.progress")
+
+
+@ray.remote(num_cpus=0, max_retries=0)
+def execute_run(overrides: list[str], run_path: str, resume: bool) -> dict:
+    """One run, start to finish, inside the cluster; returns where it started from."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from common.config_loading import load_config
+    from deploy.driver import Driver  # torch, learner and actors: only where the run executes
+
+    if resume:
+        run, cfg = RunDirectory.open(run_path)
+        checkpoint = run.latest_checkpoint()
+    else:
+        cfg = load_config(overrides)
+        run, checkpoint = RunDirectory.create(cfg), None
+    driver = Driver(cfg, run, checkpoint)
+    started_at = driver.schedule.learner_steps  # 0 for a fresh run, the checkpoint's step when resumed
+    driver.run()
+    return {"checkpoint": checkpoint.name if checkpoint else None, "started_at_learner_step": started_at}
+
+
+def default_campaign_dir(spec: CampaignSpec) -> Path:
+    return Path("runs") / "campaigns" / spec.name
+
+
+def _flat(cfg: MotoConfig) -> dict:
+    return _flatten(OmegaConf.to_container(OmegaConf.structured(cfg)))  # type: ignore[arg-type]
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out: dict = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def check_unchanged(point: GridPoint, run: RunDirectory) -> None:
+    """A run started under an older spec must not be resumed as if it were the new one."""
+    saved, wanted = _flat(load_config_file(run.config_path)), _flat(point.config())
+    changed = [k for k in wanted if k not in NOT_PART_OF_THE_EXPERIMENT and saved.get(k) != wanted[k]]
+    if changed:
+        diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted[k]!r}" for k in changed[:5])
+        raise UserError(
+            f"run {run.path} was started with a different config than the spec now gives ({diffs}); "
+            f"restore the spec, or give the campaign a new --dir, or delete that run directory to restart it"
+        )
+
+
+def _demos_ready(cfg: MotoConfig) -> bool:
+    from storage import TrajectoryStore
+
+    try:
+        store = TrajectoryStore.open(default_offline_url(cfg), create=False)
+        have = sum(store.meta(eid).task == cfg.env.task for eid in store.episode_ids())
+    except Exception:  # no store yet
+        return False
+    return have >= cfg.schedule.demo_episodes
+
+
+def _here() -> NodeAffinitySchedulingStrategy:
+    """Run drivers stay on this node: their run directories are on its disk (or its shared FS)."""
+    return NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+
+
+def _print_progress(points: list[GridPoint], campaign_dir: Path, running: list[str], done: int) -> None:
+    now = time.strftime("%H:%M:%S")
+    for p in points:
+        if p.name in running:
+            r = run_progress(RunDirectory(p.run_path(campaign_dir)), set(running))
+            success = "-" if r.success != r.success else f"{100 * r.success:.0f}%"
+            print(f"[{now}] {done}/{len(points)} done | {r.name}: learner {r.learner_steps}/{r.learner_target}, "
+                  f"episodes {r.episodes}/{r.episodes_target}, success {success}", flush=True)
+
+
+def run_campaign(
+    spec: CampaignSpec,
+    campaign_dir: str | Path,
+    max_concurrent: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    poll_seconds: float = 5.0,
+) -> dict[str, str]:
+    """Run every unfinished grid point on the connected Ray cluster; returns {run name: error} of failures.
+
+    ``should_stop`` is polled between waits; when it returns True every run in flight is killed
+    (as a lost node or Ctrl-C would) and the campaign returns, to be resumed by a relaunch.
+    """
+    campaign_dir = Path(campaign_dir).resolve()  # Ray workers need absolute paths
+    points = expand(spec, campaign_dir)
+    limit = max_concurrent or spec.max_concurrent
+    campaign_dir.mkdir(parents=True, exist_ok=True)
+    runs = {p.name: RunDirectory(p.run_path(campaign_dir)) for p in points}
+    configs = {p.name: p.config() for p in points}
+    for p in points:
+        if runs[p.name].config_path.is_file() and not runs[p.name].summary_path.is_file():
+            check_unchanged(p, runs[p.name])
+    todo = [p for p in points if not runs[p.name].summary_path.is_file()]
+    done = len(points) - len(todo)
+    resumable = sum(runs[p.name].config_path.is_file() for p in todo)
+    print(f"campaign {spec.name}: {len(points)} runs in {campaign_dir}; {done} finished, {resumable} to resume, "
+          f"{len(todo) - resumable} to start; at most {limit} at once", flush=True)
+    in_flight: dict[ray.ObjectRef, GridPoint] = {}
+    preparing_demos: dict[str, GridPoint] = {}  # offline URL -> the run generating its demos
+    failures: dict[str, str] = {}
+    last_print = time.time()
+
+    def launch(p: GridPoint) -> None:
+        resume = runs[p.name].config_path.is_file()
+        ref = execute_run.options(scheduling_strategy=_here()).remote(list(p.overrides), str(runs[p.name].path), resume)
+        in_flight[ref] = p
+        log_event(campaign_dir, run=p.name, event="start", resume=resume)
+        print(f"{'resuming' if resume else 'starting'} {p.name}", flush=True)
+
+    while todo or in_flight:
+        # Concurrent runs of one task would each generate the shared demos: let one do it first.
+        for url, p in list(preparing_demos.items()):
+            if p not in in_flight.values() or _demos_ready(configs[p.name]):
+                del preparing_demos[url]
+        for p in list(todo):
+            if len(in_flight) >= limit:
+                break
+            cfg = configs[p.name]
+            url = default_offline_url(cfg)
+            if url in preparing_demos:
+                continue
+            if not _demos_ready(cfg):
+                preparing_demos[url] = p
+            todo.remove(p)
+            launch(p)
+        write_heartbeat(campaign_dir, [p.name for p in in_flight.values()])
+        ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=poll_seconds)
+        for ref in ready:
+            p = in_flight.pop(ref)
+            try:
+                info = ray.get(ref)
+            except Exception as e:  # the run stays interrupted on disk; a relaunch resumes it
+                failures[p.name] = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+                log_event(campaign_dir, run=p.name, event="failed", error=failures[p.name])
+                print(f"FAILED {p.name}: {failures[p.name]}", flush=True)
+                continue
+            done += 1
+            log_event(campaign_dir, run=p.name, event="finished", **info)
+            r = run_progress(runs[p.name], set())
+            success = "n/a" if r.success != r.success else f"{100 * r.success:.0f}%"
+            print(f"[{done}/{len(points)}] finished {p.name}: final success {success}", flush=True)
+        if in_flight and time.time() - last_print >= PROGRESS_SECONDS:
+            _print_progress(points, campaign_dir, [p.name for p in in_flight.values()], done)
+            last_print = time.time()
+        if should_stop is not None and should_stop():
+            for ref, p in in_flight.items():
+                ray.cancel(ref, force=True)  # kills the run's driver process; its actors die with their owner
+                log_event(campaign_dir, run=p.name, event="stopped")
+            print(f"stopped with {len(in_flight)} runs in flight; relaunch to resume them", flush=True)
+            in_flight.clear()
+            break
+    write_heartbeat(campaign_dir, [])
+    print(status_table(points, campaign_dir, set()), flush=True)
+    return failures
+
+
+def _init_ray(spec: CampaignSpec, points: list[GridPoint], limit: int) -> bool:
+    """Join the spec's cluster or start a local Ray big enough for ``limit`` runs at once.
+
+    Each run holds num_workers + 2 logical CPUs (learner, rollout workers, evaluation worker); a
+    local Ray with fewer could leave two runs each holding part of what they need, waiting forever.
+    """
+    from deploy.train import init_ray
+
+    cfg = points[0].config()
+    per_run = max(p.config().workers.num_workers for p in points) + 2
+    sized = dataclasses.replace(cfg, workers=dataclasses.replace(cfg.workers, num_workers=limit * per_run - 2))
+    return init_ray(sized)
+
+
+def main(args: argparse.Namespace) -> int:
+    words = list(args.words)
+    if len(words) == 2 and words[0] == "status":
+        spec = load_spec(words[1])
+        campaign_dir = Path(args.dir) if args.dir else default_campaign_dir(spec)
+        print(status_table(expand(spec, campaign_dir.resolve()), campaign_dir))
+        return 0
+    if len(words) != 1 or words[0] == "status":
+        raise UserError("usage: moto campaign SPEC.yaml  or  moto campaign status SPEC.yaml")
+    logging.basicConfig(level=logging.WARNING)
+    spec = load_spec(words[0])
+    campaign_dir = Path(args.dir) if args.dir else default_campaign_dir(spec)
+    campaign_dir.mkdir(parents=True, exist_ok=True)
+    limit = args.max_concurrent or spec.max_concurrent
+    started = _init_ray(spec, expand(spec, campaign_dir.resolve()), limit)
+    try:
+        failures = run_campaign(spec, campaign_dir, limit)
+    finally:
+        if started:
+            ray.shutdown()
+    if failures:
+        print(f"{len(failures)} runs failed: {', '.join(failures)}; fix the cause and relaunch to resume them")
+        return 1
+    return 0
