@@ -1,0 +1,99 @@
+"""Campaign specs: keys and values are checked with errors that name them; the grid expands deterministically."""
+
+from pathlib import Path
+
+import pytest
+
+from deploy.campaign_spec import CampaignSpecError, expand, load_spec
+
+SPECS = sorted((Path(__file__).resolve().parents[2] / "configs" / "campaigns").glob("*.yaml"))
+
+
+def write(tmp_path, text, name="spec.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+GOOD = """
+profile: local
+tasks: [metaworld/drawer-open, metaworld/plate-slide]
+seeds: [0, 1]
+ablations: [full, no-bc]
+sizes: [tiny]
+overrides: [workers.num_workers=1, schedule.online_steps=40]
+max_concurrent: 2
+"""
+
+
+def test_grid_is_the_product_seed_major_with_names_from_the_grid_point(tmp_path):
+    spec = load_spec(write(tmp_path, GOOD, "grid.yaml"))
+    assert spec.name == "grid"  # default name: the file's stem
+    points = expand(spec, tmp_path / "camp")
+    assert len(points) == 2 * 2 * 2
+    assert [p.seed for p in points] == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert points[0].name == "metaworld-drawer-open-full-tiny-s0"
+    assert len({p.name for p in points}) == len(points)
+    assert [p.name for p in expand(spec, tmp_path / "camp")] == [p.name for p in points]  # deterministic
+    cfg = points[-1].config()
+    assert (cfg.env.task, cfg.ablation, cfg.size, cfg.seed) == ("metaworld/plate-slide", "no-bc", "tiny", 1)
+    assert cfg.algo.bc_weight == 0 and cfg.workers.num_workers == 1 and cfg.schedule.online_steps == 40
+    assert cfg.run_name == points[-1].name
+    assert Path(cfg.logging.root) == tmp_path / "camp" / "runs"
+    assert cfg.storage.url == ""  # the store stays inside the run directory
+
+
+def test_store_root_gives_each_run_its_own_store(tmp_path):
+    spec = load_spec(write(tmp_path, GOOD + "store_root: s3://bucket/camp/\n"))
+    urls = [p.config().storage.url for p in expand(spec, tmp_path)]
+    assert urls[0] == "s3://bucket/camp/metaworld-drawer-open-full-tiny-s0"
+    assert len(set(urls)) == len(urls)
+
+
+def test_without_sizes_the_profile_size_names_the_run(tmp_path):
+    spec = load_spec(write(tmp_path, "profile: paper\ntasks: [metaworld/hammer]\n"))
+    (point,) = expand(spec, tmp_path)
+    assert point.name == "metaworld-hammer-full-paper-s0" and point.config().model.ensemble == 7
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("taks: [metaworld/hammer]\n", "unknown key 'taks'. Did you mean 'tasks'?"),
+        ("tasks: [metaworld/hammer]\nseeds: 3\n", "bad value for 'seeds'"),
+        ("tasks: [metaworld/hammer]\nmax_concurrent: lots\n", "bad value for 'max_concurrent'"),
+        ("tasks: []\n", "'tasks' is empty"),
+        ("tasks: [metaworld/hamer]\n", "tasks has unknown 'metaworld/hamer'. Did you mean 'metaworld/hammer'?"),
+        ("tasks: [metaworld/hammer]\nablations: [no_bc]\n", "ablations has unknown 'no_bc'. Did you mean 'no-bc'?"),
+        ("tasks: [metaworld/hammer]\nsizes: [huge]\n", "sizes has unknown 'huge'"),
+        ("tasks: [metaworld/hammer]\nseeds: [1, 1]\n", "'seeds' lists a value twice"),
+        ("tasks: [metaworld/hammer]\noverrides: [seed=3]\n", "sets 'seed', which the campaign sets per run; use seeds"),
+        ("tasks: [metaworld/hammer]\noverrides: [task=kitchen/mixed]\n", "use tasks instead"),
+        ("tasks: [metaworld/hammer]\noverrides: [workers.num_workers]\n", "is not key=value"),
+        ("tasks: [metaworld/hammer]\noverrides: [algo.bc_wieght=1]\n", "run metaworld-hammer-full-tiny-s0: command line: unknown config key 'algo.bc_wieght'. Did you mean 'algo.bc_weight'?"),
+        ("tasks: [metaworld/hammer]\nmax_concurrent: 0\n", "max_concurrent must be >= 1"),
+        ("- metaworld/hammer\n", "must be a mapping"),
+    ],
+)
+def test_bad_specs_fail_naming_the_problem(tmp_path, text, message):
+    with pytest.raises(CampaignSpecError) as info:
+        expand(load_spec(write(tmp_path, text)), tmp_path)
+    assert message in str(info.value)
+
+
+def test_missing_spec_file_says_where_examples_are(tmp_path):
+    with pytest.raises(CampaignSpecError, match="configs/campaigns/"):
+        load_spec(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
+def test_shipped_specs_expand(path, tmp_path):
+    points = expand(load_spec(path), tmp_path)
+    assert len(points) >= 4 and all(p.config().size == "paper" for p in points)
+
+
+def test_shipped_specs_cover_the_paper_grids(tmp_path):
+    by_name = {p.stem: load_spec(p) for p in SPECS}
+    assert len(by_name["metaworld10"].tasks) == 10 and len(by_name["metaworld10"].seeds) >= 3
+    assert set(by_name["kitchen"].tasks) == {"kitchen/mixed", "kitchen/partial"}
+    assert by_name["ablations"].ablations == ["full", "no-unc", "no-bc", "no-bc-no-unc", "dreamerv2"]
