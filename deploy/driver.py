@@ -104,8 +104,8 @@ class Driver:
         evaluating = None
         while not sched.finished:
             self._apply_scale_request()
-            while fleet.idle and sched.may_start_episode(len(fleet.busy)):
-                fleet.start_episode()
+            while fleet.idle and (n := sched.episodes_to_start(fleet.episodes_in_flight, cfg.workers.envs_per_worker)):
+                fleet.start_episodes(n)
             self.max_in_flight[fleet.size] = max(self.max_in_flight.get(fleet.size, 0), len(fleet.busy))
             if training is None and sched.online_due > 0:
                 training_n = min(sched.online_due, cfg.schedule.updates_per_episode)
@@ -130,6 +130,7 @@ class Driver:
                     log.warning("rollout worker %d died (%s); it is restarted and its episode in flight is lost", i, type(e).__name__)
                     self.worker_restarts += 1
                     self.writer.add_scalar("workers/restarts", self.worker_restarts, sched.state.env_steps)
+                    fleet.wait_until_ready(i)
                     continue
                 for episode in stats:
                     eval_due = self._record_episode(episode)

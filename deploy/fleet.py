@@ -10,7 +10,7 @@ from typing import Any
 
 import ray
 
-from actors.worker import RolloutWorker, make_rollout_workers, worker_actor_options
+from actors.worker import RolloutWorker, make_rollout_workers, wait_until_ready, worker_actor_options
 from common.config import MotoConfig
 
 
@@ -19,7 +19,7 @@ class Fleet:
         self.cfg, self.store_url, self.board = cfg, store_url, board
         self.workers: dict[int, Any] = dict(enumerate(make_rollout_workers(cfg, store_url, board, max_restarts=-1)))
         self.idle: list[int] = sorted(self.workers, reverse=True)
-        self.busy: dict[Any, int] = {}  # ObjectRef of a run() call -> worker index
+        self.busy: dict[Any, tuple[int, int]] = {}  # ObjectRef of a run() call -> (worker index, episodes)
         self.retiring: set[int] = set()
 
     @property
@@ -27,20 +27,30 @@ class Fleet:
         """Workers that will keep collecting (retiring ones excluded)."""
         return len(self.workers) - len(self.retiring)
 
-    def start_episode(self) -> Any:
+    @property
+    def episodes_in_flight(self) -> int:
+        return sum(n for _, n in self.busy.values())
+
+    def start_episodes(self, n: int) -> Any:
+        """An idle worker plays ``n`` episodes (up to one per env, stepped in lock-step)."""
         i = self.idle.pop()
-        ref = self.workers[i].run.remote(1)
-        self.busy[ref] = i
+        ref = self.workers[i].run.remote(n)
+        self.busy[ref] = (i, n)
         return ref
 
     def finished(self, ref: Any) -> int:
         """A run() call returned (or failed): the worker is idle again, or stopped if retiring."""
-        i = self.busy.pop(ref)
+        i, _ = self.busy.pop(ref)
         if i in self.retiring:
             self._stop(i)
         else:
             self.idle.append(i)
         return i
+
+    def wait_until_ready(self, i: int) -> None:
+        """After a crash: block while Ray restarts worker ``i`` (calls made meanwhile would fail)."""
+        if i in self.workers:
+            wait_until_ready(self.workers[i])
 
     def resize(self, n: int) -> None:
         n = max(1, n)

@@ -53,12 +53,14 @@ class Schedule:
         """Gradient steps owed by the learner for the episodes collected so far."""
         return self.state.episodes * self.cfg.updates_per_episode - self.state.online_done
 
-    def may_start_episode(self, in_flight: int) -> bool:
-        """Start another episode only if the run needs it and the learner is not too far behind."""
-        if self.state.episodes + in_flight >= self.target_episodes:
-            return False
+    def episodes_to_start(self, in_flight: int, batch: int) -> int:
+        """How many episodes (at most ``batch``) a worker may start now, given ``in_flight`` already
+        running: only what the run still needs, and none while the learner is too far behind."""
+        needed = self.target_episodes - self.state.episodes - in_flight
         backlog_episodes = self.online_due / self.cfg.updates_per_episode
-        return backlog_episodes + in_flight < self.max_backlog + 1
+        if needed <= 0 or backlog_episodes + in_flight >= (self.max_backlog + 1) * batch:
+            return 0
+        return min(batch, needed)
 
     def record_episode(self, length: int) -> bool:
         """Count a committed episode; returns True when an evaluation is due after it."""

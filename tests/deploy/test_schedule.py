@@ -10,7 +10,7 @@ def simulate(schedule: Schedule, workers: int, rng: random.Random, stop_after_ev
     """Random interleaving of episode completions and learner chunks; returns events processed."""
     in_flight, events = 0, 0
     while not schedule.finished:
-        while in_flight < workers and schedule.may_start_episode(in_flight):
+        while in_flight < workers and schedule.episodes_to_start(in_flight, 1):
             in_flight += 1
         can_train = schedule.online_due > 0
         if in_flight and (not can_train or rng.random() < 0.5):
@@ -67,3 +67,11 @@ def test_offline_phase_counts_down():
     schedule = Schedule(ScheduleConfig(offline_steps=120, updates_per_episode=1, online_steps=1), 1)
     schedule.record_updates(50, offline=True)
     assert schedule.offline_remaining == 70 and not schedule.finished
+
+
+def test_batched_starts_never_overshoot_the_target():
+    schedule = Schedule(ScheduleConfig(offline_steps=0, updates_per_episode=2, online_steps=10), 2)
+    assert schedule.episodes_to_start(in_flight=0, batch=4) == 4
+    assert schedule.episodes_to_start(in_flight=4, batch=4) == 1  # 5 episodes make the 10 steps
+    schedule.state.episodes = 5
+    assert schedule.episodes_to_start(in_flight=0, batch=4) == 0
