@@ -38,10 +38,6 @@ from deploy.campaign_results import (  # noqa: E402
 COLORS = plt.get_cmap("tab10")
 
 
-def _short(task: str) -> str:
-    return task.split("/", 1)[1]
-
-
 def _color(methods: list[str], method: str):
     return COLORS(methods.index(method) % 10)
 
