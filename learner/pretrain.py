@@ -11,7 +11,7 @@ from tqdm import tqdm
 from common.config import MotoConfig
 from common.config_loading import load_config, save_config
 from common.errors import UserError
-from learner.learner import Learner
+from learner.learner import Learner, resolve_device
 
 
 def _action_dim(sampler) -> int:
@@ -32,8 +32,9 @@ def pretrain(cfg: MotoConfig, store_url: str, steps: int, run_dir: str | Path) -
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
     store = TrajectoryStore.open(store_url, create=False)
-    learner_device = cfg.device
-    sampler = Sampler(store, cfg.algo.batch_size, cfg.algo.seq_len, device="cpu", seed=cfg.seed)
+    learner_device = resolve_device(cfg.device)
+    # the sampler pins its batches when the learner is on CUDA
+    sampler = Sampler(store, cfg.algo.batch_size, cfg.algo.seq_len, device=str(learner_device), seed=cfg.seed)
     writer = SummaryWriter(str(run_dir / "tb"))
     try:
         offline = sampler.episodes(source="offline")
