@@ -1,7 +1,8 @@
 """Synthetic MetaWorld-like episodes for tests and the benchmark.
 
 Frames look like a rendered tabletop scene, not random noise: a shaded wall and table, a coloured
-object that slides when "pushed", a gripper blob moving smoothly, and a little sensor-like noise.
+object that slides when "pushed", a gripper blob moving smoothly, fine static texture
+and slight lighting changes per frame. Consecutive renders are mostly identical, as real ones are.
 That is what makes compression figures honest (pure noise does not compress, constants compress absurdly).
 """
 
@@ -33,7 +34,7 @@ def frames(steps: int, size: int = 64, seed: int = 0) -> np.ndarray:
     scene[obj] = colour * (0.8 + 0.2 * y[None].repeat(steps + 1, 0)[obj])[:, None]
     grip = ((x - gx) ** 2 + (y - gy) ** 2) < 0.006
     scene[grip] = (0.85, 0.85, 0.9)
-    scene += rng.normal(0.0, 0.01, size=scene.shape)  # renderer/sensor noise
+    scene += rng.normal(0.0, 0.01, size=(size, size, 3))  # static texture/aliasing noise, as a renderer gives
     return (np.clip(scene, 0, 1) * 255).astype(np.uint8)
 
 
