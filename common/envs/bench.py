@@ -51,7 +51,7 @@ def _steps_per_s(cfg: EnvConfig, steps: int, render: bool) -> float:
 
 
 def _bench_task(task_id: str, quick: bool) -> dict:
-    cfg = load_config([f"task={task_id}"]).env  # the task preset's action repeat and episode steps
+    cfg = task_env_config(task_id)  # the task preset's action repeat and episode steps
     raw_steps, fast_steps, default_steps = STEPS[task_id][quick]
     raw = _steps_per_s(cfg, raw_steps, render=False)
     fast = _steps_per_s(dataclasses.replace(cfg, fast_render=True), fast_steps, render=True)
