@@ -60,6 +60,7 @@ def test_every_task_renders_an_upright_frame_that_changes_when_the_arm_moves(tas
         upright, flipped = mean_abs_diff(obs, ref), mean_abs_diff(obs[::-1], ref)
         assert upright < 1.0, f"frame differs from the upright reference by {upright:.1f} per pixel"
         assert flipped > upright + 10, "the scene is too symmetric for this check to tell up from down"
+        assert mean_abs_diff(obs[:, ::-1], ref) > upright + 10  # and not mirrored left-right
         assert not info["success"] and info["state"].ndim == 1
         action = ARM_MOTION[env.task.suite].astype(np.float32)
         for _ in range(5):
