@@ -38,7 +38,7 @@ class _View:
 
     ids: tuple[str, ...]
     episodes: tuple[Episode, ...]
-    success: tuple[float, ...]  # 1.0 for every step of a successful episode (the BC filter f)
+    success: np.ndarray  # (episodes,) float32: 1.0 for every step of a successful episode (BC filter f)
     index: WindowIndex
     frames: int
 
@@ -72,7 +72,7 @@ class Sampler:
         self._seen: set[str] = set()  # loaded, evicted, corrupt or rejected: never read again
         self._loaded: dict[str, Episode] = {}  # id -> episode, in load order
         self._shape: tuple[tuple[int, ...], int] | None = None  # (image row shape, action dim)
-        self._view = _View((), (), (), WindowIndex([], seq_len), 0)
+        self._view = _View((), (), np.zeros(0, np.float32), WindowIndex([], seq_len), 0)
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -99,6 +99,11 @@ class Sampler:
     def num_frames(self) -> int:
         """Rows in memory (T+1 per episode)."""
         return self._view.frames
+
+    @property
+    def num_short_episodes(self) -> int:
+        """Held episodes with fewer than ``seq_len`` rows: kept for ``episodes()``, never sampled."""
+        return int((self._view.index.counts == 0).sum())
 
     def episodes(self, source: str | None = None) -> list[Episode]:
         return [e for e in self._view.episodes if source is None or e.meta.source == source]
@@ -183,7 +188,7 @@ class Sampler:
         self._view = _View(
             ids=ids,
             episodes=episodes,
-            success=tuple(float(e.meta.success) for e in episodes),
+            success=np.array([e.meta.success for e in episodes], np.float32),
             index=WindowIndex(rows, self.seq_len),
             frames=sum(rows),
         )
@@ -226,29 +231,30 @@ class Sampler:
     def _make_batch(self, view: _View) -> Batch:
         B, T = self.batch_size, self.seq_len
         image_shape, action_dim = self._shape  # type: ignore[misc]
-        # Allocate the torch tensors (pinned for CUDA) and fill them through numpy views: one copy per row block.
-        out = Batch(
-            image=torch.empty((B, T, *image_shape), dtype=torch.uint8, pin_memory=self._pin),  # (B, T, H, W, 3)
-            action=torch.empty((B, T, action_dim), dtype=torch.float32, pin_memory=self._pin),  # (B, T, A)
-            reward=torch.empty((B, T), dtype=torch.float32, pin_memory=self._pin),
-            is_first=torch.empty((B, T), dtype=torch.bool, pin_memory=self._pin),
-            is_terminal=torch.empty((B, T), dtype=torch.bool, pin_memory=self._pin),
-            success=torch.empty((B, T), dtype=torch.float32, pin_memory=self._pin),
-        )
-        image, action, reward = out.image.numpy(), out.action.numpy(), out.reward.numpy()
-        is_first, is_terminal, success = out.is_first.numpy(), out.is_terminal.numpy(), out.success.numpy()
-        episode_idx, starts = view.index.sample(self._rng, B)
-        for b, (e, s) in enumerate(zip(episode_idx.tolist(), starts.tolist())):
-            ep = view.episodes[e]
-            image[b] = ep.image[s : s + T]
-            action[b] = ep.action[s : s + T]
-            reward[b] = ep.reward[s : s + T]
-            is_terminal[b] = ep.is_terminal[s : s + T]
-            is_first[b] = False
-            if s == 0:
-                is_first[b, 0] = True
-            success[b] = view.success[e]
-        return out
+        episode_idx, starts = view.index.sample(self._rng, B)  # (B,), (B,)
+        picks = [(view.episodes[e], s) for e, s in zip(episode_idx.tolist(), starts.tolist())]
+        # One np.stack per field straight into the output (a C loop, no per-row Python); numpy's
+        # allocator reuses pages, torch.empty faults fresh ones in every batch (2x slower on CPU).
+        fields = {
+            "image": ((B, T, *image_shape), np.uint8, lambda ep, s: ep.image[s : s + T]),  # (B, T, H, W, 3)
+            "action": ((B, T, action_dim), np.float32, lambda ep, s: ep.action[s : s + T]),  # (B, T, A)
+            "reward": ((B, T), np.float32, lambda ep, s: ep.reward[s : s + T]),  # (B, T)
+            "is_terminal": ((B, T), np.bool_, lambda ep, s: ep.is_terminal[s : s + T]),  # (B, T)
+        }
+        out = {}
+        for name, (shape, dtype, window) in fields.items():
+            out[name] = self._empty(shape, dtype)
+            np.stack([window(ep, s) for ep, s in picks], out=out[name].numpy())
+        out["is_first"] = torch.from_numpy(starts[:, None] + np.arange(T) == 0)  # (B, T): only a window at row 0
+        out["success"] = torch.from_numpy(np.repeat(view.success[episode_idx][:, None], T, axis=1))  # (B, T)
+        if self._pin:
+            out["is_first"], out["success"] = out["is_first"].pin_memory(), out["success"].pin_memory()
+        return Batch(**out)
+
+    def _empty(self, shape: tuple[int, ...], dtype: type) -> torch.Tensor:
+        if self._pin:  # CUDA: page-locked so the host-to-device copy is asynchronous
+            return torch.empty(shape, dtype=torch.from_numpy(np.empty(0, dtype)).dtype, pin_memory=True)
+        return torch.from_numpy(np.empty(shape, dtype))
 
 
 def _load(store: TrajectoryStore, episode_id: str) -> Episode | None:

@@ -17,7 +17,17 @@ import numpy as np
 from common.episode import Episode, EpisodeMeta
 from common.errors import UserError
 from storage.datasets.d4rl_splits import episode_bounds
-from storage.datasets.importing import ImportReport, check_task, expect_shape, open_hdf5, read, require, run_import, source_key, step_success
+from storage.datasets.importing import (
+    ImportReport,
+    check_task,
+    expect_shape,
+    open_hdf5,
+    read,
+    require,
+    run_import,
+    source_key,
+    step_success,
+)
 
 EXPECTED = "image observations are (N, 64, 64, 3) or (N, 3, 64, 64) uint8"
 

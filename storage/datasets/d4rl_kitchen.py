@@ -22,7 +22,16 @@ import numpy as np
 from common.episode import Episode, EpisodeMeta
 from common.errors import UserError
 from storage.datasets.d4rl_splits import episode_bounds
-from storage.datasets.importing import ImportReport, check_task, expect_shape, open_hdf5, read, require, run_import, source_key
+from storage.datasets.importing import (
+    ImportReport,
+    check_task,
+    expect_shape,
+    open_hdf5,
+    read,
+    require,
+    run_import,
+    source_key,
+)
 from storage.datasets.kitchen_replay import NA, NQ, NV, KitchenReplayer, states_from_obs59, states_from_obs60
 
 OBS_LAYOUTS = {60: states_from_obs60, 59: states_from_obs59}

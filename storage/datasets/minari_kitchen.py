@@ -17,7 +17,16 @@ import numpy as np
 
 from common.episode import Episode, EpisodeMeta
 from common.errors import UserError
-from storage.datasets.importing import ImportReport, check_task, expect_shape, open_hdf5, read, require, run_import, source_key
+from storage.datasets.importing import (
+    ImportReport,
+    check_task,
+    expect_shape,
+    open_hdf5,
+    read,
+    require,
+    run_import,
+    source_key,
+)
 from storage.datasets.kitchen_replay import NA, NQ, NV, KitchenReplayer, states_from_obs59
 
 EXPECTED = "a Minari kitchen observation is FrankaKitchen-v1's 59-dim 'observation' (robot qpos 9, qvel 9, object qpos 21, qvel 20)"
