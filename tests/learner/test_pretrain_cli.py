@@ -1,13 +1,8 @@
-"""`moto pretrain` against the storage package (skipped until storage.sampler exists)."""
-
-import importlib.util
-
-import pytest
+"""`moto pretrain` against the storage package."""
 
 from conftest import tiny_config
 
 
-@pytest.mark.skipif(importlib.util.find_spec("storage.sampler") is None, reason="storage.sampler not written yet")
 def test_pretrain_on_a_tmp_store_writes_checkpoint(tmp_path):
     from storage import TrajectoryStore
     from storage.synthetic import episode

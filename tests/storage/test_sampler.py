@@ -128,3 +128,15 @@ def test_several_stores_feed_one_sampler(tmp_path):
     online = fill(tmp_path, [6, 6])
     sampler = Sampler([offline, online], 8, 4, prefetch=0, refresh_seconds=0)
     assert sampler.num_episodes == 3 and len(sampler.episodes("offline")) == 1
+
+
+def test_same_seed_same_batches_and_short_episodes_counted(tmp_path):
+    store = fill(tmp_path, [3, 12, 15, 9])  # the 3-step episode (4 rows) is too short for seq_len 6
+    draws = []
+    for _ in range(2):
+        with Sampler(store, 4, 6, prefetch=2, refresh_seconds=0.05, seed=7) as sampler:  # threads on
+            assert sampler.num_short_episodes == 1
+            draws.append([windows(sampler.sample()) for _ in range(5)])
+    assert draws[0] == draws[1]
+    with Sampler(store, 4, 6, prefetch=0, refresh_seconds=0, seed=8) as other:
+        assert [windows(other.sample()) for _ in range(5)] != draws[0]
