@@ -1,9 +1,9 @@
 """Synthetic MetaWorld-like episodes for tests and the benchmark.
 
 Frames look like a rendered tabletop scene, not random noise: a shaded wall and table, a coloured
-object that slides when "pushed", a gripper blob moving smoothly, fine static texture
-and slight lighting changes per frame. Consecutive renders are mostly identical, as real ones are.
-That is what makes compression figures honest (pure noise does not compress, constants compress absurdly).
+object that slides when "pushed", a gripper blob moving smoothly, and a fine static texture.
+Consecutive frames are mostly identical, as real renders are, so they compress like them (more, in
+fact: the benchmark prefers real MetaWorld renders for its compression figure when the env is available).
 """
 
 from __future__ import annotations
