@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -134,7 +134,7 @@ class Sampler:
                 if not new:
                     continue
                 with ThreadPoolExecutor(min(_LOAD_THREADS, len(new))) as pool:
-                    for episode_id, episode in zip(new, pool.map(lambda i, s=store: _load(s, i), new)):
+                    for episode_id, episode in zip(new, pool.map(lambda i, s=store: _load(s, i), new), strict=True):
                         if episode is None:
                             self.corrupt_episodes.append(episode_id)
                         elif self._accept(episode_id, episode):
@@ -150,7 +150,7 @@ class Sampler:
         for thread in self._threads:
             thread.join(timeout=5)
 
-    def __enter__(self) -> "Sampler":
+    def __enter__(self) -> Sampler:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -232,7 +232,7 @@ class Sampler:
         B, T = self.batch_size, self.seq_len
         image_shape, action_dim = self._shape  # type: ignore[misc]
         episode_idx, starts = view.index.sample(self._rng, B)  # (B,), (B,)
-        picks = [(view.episodes[e], s) for e, s in zip(episode_idx.tolist(), starts.tolist())]
+        picks = [(view.episodes[e], s) for e, s in zip(episode_idx.tolist(), starts.tolist(), strict=True)]
         # One np.stack per field straight into the output (a C loop, no per-row Python); numpy's
         # allocator reuses pages, torch.empty faults fresh ones in every batch (2x slower on CPU).
         fields = {

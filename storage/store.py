@@ -39,7 +39,7 @@ class TrajectoryStore:
 
     # ---- opening -------------------------------------------------------------------------------
     @classmethod
-    def open(cls, url: str | os.PathLike, create: bool = False) -> "TrajectoryStore":
+    def open(cls, url: str | os.PathLike, create: bool = False) -> TrajectoryStore:
         """Open the store at ``url`` (local path or fsspec URL); ``create`` makes an empty one if missing."""
         url = str(url)
         if "://" not in url:

@@ -24,7 +24,7 @@ def windows(batch):
     for b in range(batch.shape[0]):
         rows = batch.action[b, :, 1].numpy().astype(int)  # row index within the episode (0 at reset)
         rewards = batch.reward[b].numpy()
-        tags = np.round((rewards[rows > 0] - rows[rows > 0] / 1000)).astype(int)
+        tags = np.round(rewards[rows > 0] - rows[rows > 0] / 1000).astype(int)
         assert (np.diff(rows) == 1).all(), "window skips rows or crosses into another episode"
         assert len(set(tags.tolist())) == 1, "window mixes episodes"
         if rows[0] > 0:

@@ -29,7 +29,7 @@ def test_round_trip_reopen_and_since(tmp_path):
     assert ids == sorted(ids) and len(set(ids)) == 5
     reopened = TrajectoryStore.open(str(tmp_path / "s"))
     assert reopened.episode_ids() == ids and len(reopened) == 5
-    for eid, episode in zip(ids, episodes):
+    for eid, episode in zip(ids, episodes, strict=True):
         assert_same(reopened.read(eid), episode)
         assert reopened.meta(eid) == episode.meta
     assert reopened.episode_ids(since=ids[2]) == ids[3:]
@@ -117,6 +117,6 @@ def test_memory_url_uses_the_same_code():
     ids = [store.append(e) for e in episodes]
     again = TrajectoryStore.open(url)
     assert again.episode_ids() == ids
-    for eid, episode in zip(ids, episodes):
+    for eid, episode in zip(ids, episodes, strict=True):
         assert_same(again.read(eid), episode)
     assert again.verify() == [] and again.stats()["episodes"] == 3
