@@ -51,7 +51,7 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
     def fleet_with_a_crashing_worker(cfg, store_url, board, max_restarts):
         # worker 0 dies (os._exit, like a segfault) in the middle of its second episode
         options = worker_module.worker_actor_options(cfg, max_restarts)
-        return [worker_module.RolloutWorker.options(**options).remote(cfg, store_url, i, board, False, 15 if i == 0 else None)
+        return [worker_module.RolloutWorker.options(**options).remote(cfg, store_url, i, board, False, 5 if i == 0 else None)
                 for i in range(cfg.workers.num_workers)]
 
     monkeypatch.setattr(fleet_module, "make_rollout_workers", fleet_with_a_crashing_worker)
