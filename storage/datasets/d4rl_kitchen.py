@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from common.episode import Episode, EpisodeMeta
 from common.errors import UserError
 from storage.datasets.d4rl_splits import episode_bounds
 from storage.datasets.importing import (
@@ -32,13 +31,21 @@ from storage.datasets.importing import (
     run_import,
     source_key,
 )
-from storage.datasets.kitchen_replay import NA, NQ, NV, KitchenReplayer, states_from_obs59, states_from_obs60
+from storage.datasets.kitchen_replay import (
+    NA,
+    NQ,
+    NV,
+    KitchenReplayer,
+    KitchenStateSource,
+    states_from_obs59,
+    states_from_obs60,
+)
 
 OBS_LAYOUTS = {60: states_from_obs60, 59: states_from_obs59}
 EXPECTED = "D4RL kitchen observations are (N, 60) (robot qpos 9, object qpos 21, goal 30) or FrankaKitchen-v1's (N, 59)"
 
 
-class D4RLKitchenSource:
+class D4RLKitchenSource(KitchenStateSource):
     def __init__(self, path: str | Path, task_id: str, f: object, replayer: KitchenReplayer | None = None):
         self.path = Path(path)
         self.name = self.path.name
@@ -61,12 +68,6 @@ class D4RLKitchenSource:
         self.bounds = episode_bounds(f, where)
         self._replayer = replayer
 
-    @property
-    def replayer(self) -> KitchenReplayer:
-        if self._replayer is None:
-            self._replayer = KitchenReplayer(self.task_id)
-        return self._replayer
-
     def __len__(self) -> int:
         return len(self.bounds)
 
@@ -85,13 +86,6 @@ class D4RLKitchenSource:
         actions = read(self.f["actions"], where, slice(start, stop - 1)).astype(np.float32)
         return qpos, qvel, actions, where
 
-    def check(self, index: int) -> None:
-        qpos, qvel, actions, where = self._arrays(index)
-        self.replayer.check(qpos, qvel, actions, where)
-
-    def episode(self, index: int) -> Episode:
-        qpos, qvel, actions, _ = self._arrays(index)
-        return self.replayer.episode(qpos, qvel, actions, EpisodeMeta(task=self.task_id, source="offline"))
 
 
 def import_d4rl_kitchen(path: str | Path, task_id: str, store_url: str, progress: bool = True) -> ImportReport:
@@ -102,5 +96,4 @@ def import_d4rl_kitchen(path: str | Path, task_id: str, store_url: str, progress
         try:
             return run_import(source, store_url, progress)
         finally:
-            if source._replayer is not None:
-                source._replayer.close()
+            source.close()

@@ -86,3 +86,34 @@ class KitchenReplayer:
 
     def close(self) -> None:
         self.env.close()
+
+
+class KitchenStateSource:
+    """Shared by the kitchen importers: a source of (qpos, qvel, actions) per episode, replayed and
+    rendered by one lazily built ``KitchenReplayer``. Subclasses set ``task_id`` and define
+    ``__len__``, ``key`` and ``_arrays(index) -> (qpos, qvel, actions, where)``."""
+
+    task_id: str
+    _replayer: KitchenReplayer | None = None
+
+    @property
+    def replayer(self) -> KitchenReplayer:
+        if self._replayer is None:
+            self._replayer = KitchenReplayer(self.task_id)
+        return self._replayer
+
+    def _arrays(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+        raise NotImplementedError
+
+    def check(self, index: int) -> None:
+        qpos, qvel, actions, where = self._arrays(index)
+        self.replayer.check(qpos, qvel, actions, where)
+
+    def episode(self, index: int) -> Episode:
+        qpos, qvel, actions, _ = self._arrays(index)
+        return self.replayer.episode(qpos, qvel, actions, EpisodeMeta(task=self.task_id, source="offline"))
+
+    def close(self) -> None:
+        if self._replayer is not None:
+            self._replayer.close()
+            self._replayer = None

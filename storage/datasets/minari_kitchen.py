@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from common.episode import Episode, EpisodeMeta
 from common.errors import UserError
 from storage.datasets.importing import (
     ImportReport,
@@ -27,7 +26,7 @@ from storage.datasets.importing import (
     run_import,
     source_key,
 )
-from storage.datasets.kitchen_replay import NA, NQ, NV, KitchenReplayer, states_from_obs59
+from storage.datasets.kitchen_replay import NA, NQ, NV, KitchenReplayer, KitchenStateSource, states_from_obs59
 
 EXPECTED = "a Minari kitchen observation is FrankaKitchen-v1's 59-dim 'observation' (robot qpos 9, qvel 9, object qpos 21, qvel 20)"
 
@@ -42,7 +41,7 @@ def data_dir(path: str | Path) -> Path:
                     "Give the dataset's folder, e.g. ~/.minari/datasets/D4RL/kitchen/mixed-v2")
 
 
-class MinariKitchenSource:
+class MinariKitchenSource(KitchenStateSource):
     def __init__(self, path: str | Path, task_id: str, f: object):
         self.dir = data_dir(path)
         self.name = (self.dir.parent if self.dir.name == "data" else self.dir).name
@@ -60,12 +59,6 @@ class MinariKitchenSource:
                             "the dataset is incomplete (interrupted download?): fetch it again")
         self.episodes = episodes
         self._replayer: KitchenReplayer | None = None
-
-    @property
-    def replayer(self) -> KitchenReplayer:
-        if self._replayer is None:
-            self._replayer = KitchenReplayer(self.task_id)
-        return self._replayer
 
     def __len__(self) -> int:
         return len(self.episodes)
@@ -95,13 +88,6 @@ class MinariKitchenSource:
             qpos, qvel = states_from_obs59(obs.astype(np.float64))
         return qpos, qvel, actions.astype(np.float32), where
 
-    def check(self, index: int) -> None:
-        qpos, qvel, actions, where = self._arrays(index)
-        self.replayer.check(qpos, qvel, actions, where)
-
-    def episode(self, index: int) -> Episode:
-        qpos, qvel, actions, _ = self._arrays(index)
-        return self.replayer.episode(qpos, qvel, actions, EpisodeMeta(task=self.task_id, source="offline"))
 
 
 def import_minari_kitchen(path: str | Path, task_id: str, store_url: str, progress: bool = True) -> ImportReport:
@@ -112,5 +98,4 @@ def import_minari_kitchen(path: str | Path, task_id: str, store_url: str, progre
         try:
             return run_import(source, store_url, progress)
         finally:
-            if source._replayer is not None:
-                source._replayer.close()
+            source.close()
