@@ -17,6 +17,7 @@ import fsspec
 import numpy as np
 import zarr
 import zarr.storage
+from zarr.errors import ContainsGroupError
 from fsspec.implementations.local import LocalFileSystem
 
 from common.episode import Episode, EpisodeMeta
@@ -215,8 +216,15 @@ def _zarr_store(url: str, fs: fsspec.AbstractFileSystem, root: str) -> zarr.abc.
 def _create(url: str, fs: fsspec.AbstractFileSystem, root: str) -> None:
     """Idempotent, so concurrent creators write identical bytes."""
     store = _zarr_store(url, fs, root)
-    group = zarr.open_group(store, mode="a", attributes={fmt.ATTR_KEY: {"format_version": fmt.FORMAT_VERSION}})
-    group.require_group(fmt.EPISODES)
+    for attempt in range(5):
+        try:
+            group = zarr.open_group(store, mode="a", attributes={fmt.ATTR_KEY: {"format_version": fmt.FORMAT_VERSION}})
+            group.require_group(fmt.EPISODES)
+            break
+        except ContainsGroupError:  # another writer created it between our check and our write: open theirs
+            if attempt == 4:
+                raise
+            time.sleep(0.01 * (attempt + 1))
     fs.makedirs(f"{root}/{fmt.COMMITS}", exist_ok=True)  # a no-op on object stores
 
 

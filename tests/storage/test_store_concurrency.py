@@ -106,3 +106,22 @@ def test_writer_killed_at_a_random_moment_never_exposes_a_partial_episode(tmp_pa
     leftovers = [p.name for p in (tmp_path / "s" / "episodes").iterdir() if p.is_dir()]
     assert sorted(leftovers) == store.episode_ids()
     assert not [p for p in (tmp_path / "s" / "commits").iterdir() if p.name.startswith(".")]
+
+
+def create_in_lockstep(root: str, barrier) -> None:
+    for trial in range(20):
+        barrier.wait(timeout=30)  # all writers hit the same missing store at the same moment
+        TrajectoryStore.open(f"{root}/s{trial}", create=True)
+
+
+def test_writers_racing_to_create_the_same_store_all_succeed(tmp_path):
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(WRITERS)
+    procs = [ctx.Process(target=create_in_lockstep, args=(str(tmp_path), barrier)) for _ in range(WRITERS)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    for trial in range(20):
+        assert len(TrajectoryStore.open(tmp_path / f"s{trial}")) == 0
