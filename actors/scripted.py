@@ -1,6 +1,6 @@
-"""MetaWorld's scripted experts as a worker ``Agent``, for generating offline demonstrations.
+"""Scripted experts (MetaWorld's, and ours for Franka Kitchen) as a worker ``Agent``, for demonstrations.
 
-The expert reads the 39-dim state that the env puts in ``info["state"]``; it is queried at every
+The expert reads the state that the env puts in ``info["state"]`` (39-dim MetaWorld, 59-dim Kitchen); it is queried at every
 agent step on the latest state (with action repeat 2 the env repeats that action internally), and
 its action is clipped to the [-1, 1] action box. Episodes it produces are stored with
 ``source="offline"`` and ``policy_version=-1``.
@@ -19,8 +19,13 @@ from common.tasks import task_spec
 
 
 def make_expert(task_id: str) -> Any:
-    """A fresh MetaWorld scripted policy for ``task_id`` (e.g. "metaworld/drawer-open")."""
+    """A fresh scripted policy for ``task_id``: MetaWorld's own, or our Franka Kitchen demonstrator."""
     spec = task_spec(task_id)
+    if spec.suite == "kitchen":
+        from actors.kitchen_expert import ALL_OBJECTS, KitchenExpert
+
+        # The task's objects in order, then the others: leftover time still shows useful behaviour.
+        return KitchenExpert([*spec.objects, *(o for o in ALL_OBJECTS if o not in spec.objects)])
     if not spec.has_scripted_expert:
         raise UserError(
             f"no scripted expert for {task_id}: only MetaWorld tasks have one. Import a dataset instead "
@@ -37,12 +42,13 @@ def make_expert(task_id: str) -> Any:
 
 
 class ScriptedAgent:
-    """One expert instance per env (experts are stateless today, but cheap to keep separate)."""
+    """One expert instance per env (the kitchen expert keeps a plan; it is reset on each episode's first step)."""
 
     version = -1
 
     def __init__(self, task_id: str, n_envs: int):
         self.experts = [make_expert(task_id) for _ in range(n_envs)]
+        self.action_dim = task_spec(task_id).action_dim
 
     def load(self, version: int, weights: Any) -> None:
         raise RuntimeError("a scripted agent has no weights to load")
@@ -51,10 +57,12 @@ class ScriptedAgent:
         actions = []
         for expert, info in zip(self.experts, infos, strict=True):
             if info is None:  # an idle env slot this round (fewer episodes left than envs)
-                actions.append(np.zeros(4))
+                actions.append(np.zeros(self.action_dim))
                 continue
             if "state" not in info:
-                raise KeyError("scripted experts need info['state'] (the 39-dim MetaWorld observation) from the env")
+                raise KeyError("scripted experts need info['state'] (the env's state vector) from the env")
+            if is_first[len(actions)] and hasattr(expert, "reset"):
+                expert.reset()  # the kitchen expert remembers its plan across steps
             with warnings.catch_warnings():  # "Constant(s) may be too high": the experts rely on clipping, as we do
                 warnings.simplefilter("ignore", UserWarning)
                 actions.append(expert.get_action(np.asarray(info["state"], dtype=np.float64)))
