@@ -1,4 +1,4 @@
-"""``moto collect-demos``: record MetaWorld scripted-expert episodes into a store (the offline data).
+"""``moto collect-demos``: record scripted-expert episodes (MetaWorld, Franka Kitchen) into a store (the offline data).
 
 ``collect_demos`` is what the driver calls when the offline store is missing; the CLI handler wraps
 it with a progress bar and a summary. Episodes are stored with ``source="offline"`` and
@@ -31,7 +31,8 @@ def _check_task(task_id: str) -> None:
         spec = task_spec(task_id)
     except UnknownTaskError as e:
         raise UserError(str(e)) from None
-    if not spec.has_scripted_expert:
+    # Kitchen has actors.kitchen_expert; building it here would import mujoco before the GL backend is set.
+    if not spec.has_scripted_expert and spec.suite != "kitchen":
         from actors.scripted import make_expert
 
         make_expert(task_id)  # raises the UserError that says how to import a dataset instead

@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("datasets", help="build an offline dataset (metaworld10: scripted demos of the 10 tasks)")
     datasets = p.add_subparsers(dest="datasets_command", metavar="SUBCOMMAND", required=True)
     q = datasets.add_parser("build", help="build NAME into stores under --store (resumable); prints a success table")
-    q.add_argument("name", choices=["metaworld10"])
+    q.add_argument("name", choices=["metaworld10", "kitchen-mixed", "kitchen-partial"])
     q.add_argument("--store", required=True, help="root URL: one store per task at <store>/metaworld-<task>")
     q.add_argument("--episodes", type=int, default=10, help="episodes per task")
     q.add_argument("--workers", type=int, default=0, help="Ray workers (0 = in this process)")

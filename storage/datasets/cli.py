@@ -8,13 +8,14 @@ import os
 from common.errors import UserError
 
 IMPORTERS = ("d4rl-kitchen", "minari-kitchen", "npz", "d4rl-images")
-DATASETS = ("metaworld10",)
+DATASETS = ("metaworld10", "kitchen-mixed", "kitchen-partial")
 
 
 def build(args: argparse.Namespace) -> int:
+    if args.name.startswith("kitchen-"):
+        return _build_kitchen(args)
     if args.name != "metaworld10":
-        raise UserError(f"unknown dataset '{args.name}'; buildable: {', '.join(DATASETS)}. "
-                        "Kitchen has no scripted expert here: import a D4RL or Minari kitchen dataset with `moto import`")
+        raise UserError(f"unknown dataset '{args.name}'; buildable: {', '.join(DATASETS)}")
     from tqdm import tqdm
 
     from common.tasks import METAWORLD_TASKS
@@ -34,6 +35,24 @@ def build(args: argparse.Namespace) -> int:
     stem = args.table or (os.path.join(args.store, "metaworld10_demos") if "://" not in args.store
                           else f"{args.store.rstrip('/')}/metaworld10_demos")
     md, csv_path = mw.save_tables(rows, stem)
+    print(f"tables: {md}, {csv_path}")
+    return 0
+
+
+def _build_kitchen(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from storage.datasets import kitchen_scripted as ks
+
+    with tqdm(total=args.episodes, desc=args.name, unit="ep") as bar:
+        def on_episode(stat: dict) -> None:
+            bar.update(1)
+            bar.set_postfix(success=stat["success"], ret=f"{stat['return']:.0f}")
+
+        table = ks.build_kitchen(args.name, args.store, args.episodes, args.workers, args.seed, on_episode)
+    print(ks.table_markdown(table), end="")
+    stem = args.table or f"{args.store.rstrip('/')}_demos"  # beside the store, not inside it
+    md, csv_path = ks.save_tables(table, stem)
     print(f"tables: {md}, {csv_path}")
     return 0
 
