@@ -172,6 +172,7 @@ class Driver:
         lag = max(0, sched.learner_steps - int(episode["policy_version"]))
         self.policy_lags.append(lag)
         x = sched.state.env_steps
+        sched.state.episode_curve.append([x, float(episode["success"]), float(episode["return"])])
         self.writer.add_scalar("train/return", episode["return"], x)
         self.writer.add_scalar("train/success", float(episode["success"]), x)
         self.writer.add_scalar("train/policy_lag_steps", lag, x)
@@ -221,7 +222,7 @@ class Driver:
     def _finish(self) -> str:
         state = self.schedule.state
         self.run_dir.write_curves(state.evals)
-        plot_success_curve(state.evals, self.cfg, self.run_dir.plot_path)
+        plot_success_curve(state.evals, state.episode_curve, self.cfg, self.run_dir.plot_path)
         store = TrajectoryStore.open(self.store_url, create=False)
         stats = store.stats()
         extra = {

@@ -24,6 +24,7 @@ class ScheduleState:
     evals_done: int = 0  # evaluations run
     offline_imported: bool = False  # demos copied into the run's store
     evals: list[dict] = field(default_factory=list)  # [{env_steps, episodes, success_rate, return}] curve
+    episode_curve: list[list[float]] = field(default_factory=list)  # [env_steps, success, return] per online episode
 
     def to_dict(self) -> dict:
         return asdict(self)
