@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mujoco
 import numpy as np
@@ -35,8 +35,8 @@ class Waypoint:
     grip: float = OPEN  # finger command held while moving there
     roll: float = 0.0  # rotation (rad) about world +y, the gripper's pointing axis at the start pose
     yaw: float = 0.0  # rotation (rad) about world +z
-    tol: float = 0.015  # metres: close enough to move on
-    max_steps: int = 40  # give up on this waypoint after this many steps (blocked by contact)
+    tol: float = 0.025  # metres: close enough to move on
+    max_steps: int = 25  # give up on this waypoint after this many steps (blocked by contact)
 
 
 Sites = Callable[[str], np.ndarray]
@@ -50,7 +50,7 @@ def _arc(hinge: np.ndarray, point: np.ndarray, angle: float, n: int, grip: float
         c, s = np.cos(t), np.sin(t)
         d = point - hinge
         p = hinge + np.array([c * d[0] - s * d[1], s * d[0] + c * d[1], d[2]])
-        out.append(Waypoint(p, grip, yaw=yaw_sign * t, max_steps=15))
+        out.append(Waypoint(p, grip, yaw=yaw_sign * t, max_steps=8))
     return out
 
 
@@ -60,15 +60,15 @@ def microwave(site: Sites) -> list[Waypoint]:
     hinge = np.array([-1.128, 0.455, h[2]])
     grasp = h + [0.0, -0.005, 0.0]
     return [Waypoint(h + [0, -0.15, 0]), Waypoint(grasp, tol=0.01), Waypoint(grasp, CLOSE, max_steps=6),
-            *_arc(hinge, grasp, -1.1, 10, CLOSE)]
+            *_arc(hinge, grasp, -1.0, 8, CLOSE)]
 
 
 def kettle(site: Sites) -> list[Waypoint]:
-    # Push the kettle body from behind (-y) onto the top-left burner (+0.4 y).
-    k = site("kettle_site") + [0.0, 0.0, -0.12]  # handle bar -> upper body  # handle bar -> body height
+    # Push the kettle from behind (-y) onto the top-left burner (+0.4 y); from above, to clear the stove.
+    k = site("kettle_site") + [0.0, 0.0, -0.12]  # handle bar -> upper body
     back = k + [0.0, -0.17, 0.0]
-    return [Waypoint(back + [0, -0.05, 0.25]), Waypoint(back + [0, -0.05, 0]), Waypoint(back, CLOSE),
-            Waypoint(back + [0.03, 0.42, 0.0], CLOSE, max_steps=60)]
+    return [Waypoint(back + [0, -0.05, 0.2], CLOSE, tol=0.03, max_steps=20), Waypoint(back, CLOSE, tol=0.025, max_steps=15),
+            Waypoint(back + [0.03, 0.45, 0.0], CLOSE, max_steps=45)]
 
 
 def light_switch(site: Sites) -> list[Waypoint]:
@@ -138,6 +138,7 @@ class KitchenExpert:
         self.plan: list[Waypoint] = []
         self.steps = 0  # steps spent on the current waypoint
         self.rot0: np.ndarray | None = None  # end-effector orientation at the start of the episode
+        self.last_wp = Waypoint(np.zeros(3))  # the waypoint tracked last (its orientation is held while backing off)
 
     def _site(self, name: str) -> np.ndarray:
         return self.data.site(name).xpos.copy()
@@ -148,8 +149,15 @@ class KitchenExpert:
         self.current = self.queue.pop(0) if self.queue else None
         if self.current is None:
             return
-        back = Waypoint(self.data.site_xpos[self.ee] + [0.0, -0.12, 0.0], OPEN, max_steps=8)
-        self.plan = [back, *PRIMITIVES[self.current](self._site)]
+        # Back off along the gripper's pointing axis, keeping its orientation, to slide off handles.
+        rot = self.data.site_xmat[self.ee].reshape(3, 3)
+        ee = self.data.site_xpos[self.ee]
+        last = self.last_wp
+        release = Waypoint(ee.copy(), OPEN, last.roll, last.yaw, max_steps=3)
+        back = Waypoint(ee - 0.12 * rot[:, 2], OPEN, last.roll, last.yaw, tol=0.03, max_steps=10)
+        approach, *rest = PRIMITIVES[self.current](self._site)
+        approach = replace(approach, max_steps=max(approach.max_steps, 45))  # it may cross the kitchen
+        self.plan = [release, back, approach, *rest]
         self.steps = 0
 
     def get_action(self, state: np.ndarray) -> np.ndarray:
@@ -163,7 +171,7 @@ class KitchenExpert:
             self._start_next(qpos)
         if not self.plan:  # nothing left: hold the pose (a zero action lets the arm sag under gravity)
             self.plan = [Waypoint(self.data.site_xpos[self.ee].copy(), OPEN, max_steps=10**9)]
-        wp = self.plan[0]
+        wp = self.last_wp = self.plan[0]
         action, err = self._track(wp)
         self.steps += 1
         if err < wp.tol or self.steps >= wp.max_steps:

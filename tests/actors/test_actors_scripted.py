@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 from actors.collect import collect_demos
-from actors.scripted import ScriptedAgent, make_expert
+from actors.scripted import ScriptedAgent
 from common.cli import main as cli_main
 from common.config import EnvConfig
-from common.errors import UserError
 from storage import TrajectoryStore
 
 
@@ -41,14 +40,6 @@ def test_demo_seeds_are_reproducible(tmp_path):
     first_a = TrajectoryStore.open(str(tmp_path / "a")).read(a[0]["episode_id"])
     first_b = TrajectoryStore.open(str(tmp_path / "b")).read(b[0]["episode_id"])
     np.testing.assert_array_equal(first_a.action, first_b.action)
-
-
-def test_kitchen_has_no_scripted_expert(tmp_path, capsys):
-    with pytest.raises(UserError, match="no scripted expert for kitchen/mixed.*dataset"):
-        make_expert("kitchen/mixed")
-    assert cli_main(["collect-demos", "kitchen/mixed", "--store", str(tmp_path / "k")]) == 2
-    assert "no scripted expert" in capsys.readouterr().err
-    assert not (tmp_path / "k").exists()
 
 
 def test_scripted_agent_clips_and_needs_state():
