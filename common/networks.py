@@ -91,7 +91,7 @@ class RSSMState:
     def feat(self) -> torch.Tensor:  # s_t = [h_t, z_t]  (..., D + S*C)
         return torch.cat([self.deter, self.stoch], -1)
 
-    def detach(self) -> "RSSMState":
+    def detach(self) -> RSSMState:
         return RSSMState(self.deter.detach(), self.stoch.detach())
 
 

@@ -29,7 +29,7 @@ class PolicyState:
     def __len__(self) -> int:
         return int(self.deter.shape[0])
 
-    def select(self, idx: np.ndarray | list[int] | slice) -> "PolicyState":
+    def select(self, idx: np.ndarray | list[int] | slice) -> PolicyState:
         """The state of a subset of environments."""
         idx_t = idx if isinstance(idx, slice) else torch.as_tensor(np.asarray(idx), dtype=torch.long)
         return PolicyState(self.deter[idx_t], self.stoch[idx_t], self.action[idx_t])

@@ -82,7 +82,7 @@ class ActorCritic(nn.Module):
     @torch.no_grad()
     def update_targets(self) -> None:
         tau = self.algo.critic_tau
-        for p, tp in zip(self.critics.parameters(), self.targets.parameters()):
+        for p, tp in zip(self.critics.parameters(), self.targets.parameters(), strict=False):
             tp.lerp_(p, tau)  # Polyak: target <- (1 - tau) target + tau online
 
     # -- losses ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -79,7 +80,7 @@ def reward_plot(episodes: list[Episode], wm: WorldModel) -> np.ndarray:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(len(episodes), 1, figsize=(6, 2.2 * len(episodes)), squeeze=False)
-    for ax, ep in zip(axes[:, 0], episodes):
+    for ax, ep in zip(axes[:, 0], episodes, strict=False):
         pred, true = reward_prediction(wm, ep)
         ax.plot(true, label="true", color="black")
         ax.plot(pred, label="model", color="tab:orange")
@@ -115,8 +116,20 @@ def epsilon_u(wm: WorldModel, episodes: list[Episode], horizon: int = 15, reduce
     return float(torch.cat(penalties).mean()) if penalties else 0.0
 
 
-def log_diagnostics(learner, episodes: list[Episode], writer, step: int, max_episodes: int = 3) -> dict[str, float]:
-    """Video, reward plot and epsilon_u on ``episodes`` (e.g. the offline expert demos)."""
+def save_gif(frames: np.ndarray, path, scale: int = 2) -> None:
+    """frames (T, H, W, 3) uint8 -> an animated GIF (nearest-neighbour upscaled so it can be looked at)."""
+    from PIL import Image
+
+    images = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=100, loop=0)
+
+
+def log_diagnostics(
+    learner, episodes: list[Episode], writer, step: int, max_episodes: int = 3, video_dir=None
+) -> dict[str, float]:
+    """Video, reward plot and epsilon_u on ``episodes`` (e.g. the offline expert demos).
+
+    With ``video_dir`` the open-loop prediction is also saved as ``openloop_<step>.gif`` there."""
     wm = learner.world_model
     episodes = episodes[:max_episodes]
     if not episodes:
@@ -128,6 +141,8 @@ def log_diagnostics(learner, episodes: list[Episode], writer, step: int, max_epi
         if importlib.util.find_spec("moviepy") is not None:  # TensorBoard video needs moviepy
             writer.add_video("diag/open_loop", torch.from_numpy(video).permute(0, 3, 1, 2).unsqueeze(0), step, fps=10)
         writer.add_image("diag/open_loop_strip", np.concatenate(list(video[::5]), axis=0), step, dataformats="HWC")
+        if video_dir is not None:
+            save_gif(video, Path(video_dir) / f"openloop_{step:08d}.gif")
         writer.add_image("diag/reward_prediction", reward_plot(episodes, wm), step, dataformats="HWC")
         eps = epsilon_u(wm, episodes, learner.cfg.algo.imag_horizon, learner.cfg.algo.penalty_reduce)
         writer.add_scalar("diag/epsilon_u", eps, step)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -135,7 +135,7 @@ class Learner:
         self.step += 1
         names = list(metrics)
         values = torch.stack([metrics[k].detach().float().reshape(()).to(self.device) for k in names]).tolist()
-        return dict(zip(names, values))
+        return dict(zip(names, values, strict=False))
 
     def model_update(self, batch: Batch) -> tuple[RSSMState, dict[str, torch.Tensor]]:
         """World-model step (ELBO with a random prior member per step). Returns detached posteriors (B, T, ·)."""

@@ -44,6 +44,7 @@ class LearnerService:
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(str(Path(run_dir) / "tb" / "learner"))
+        self.video_dir = Path(run_dir) / "videos"
 
     @property
     def step(self) -> int:
@@ -76,7 +77,9 @@ class LearnerService:
         """Open-loop video, reward prediction and epsilon_u on the offline (expert) episodes."""
         from learner.diagnostics import log_diagnostics
 
-        found = log_diagnostics(self.learner, self.sampler.episodes(source="offline"), self.writer, self.learner.step)
+        found = log_diagnostics(
+            self.learner, self.sampler.episodes(source="offline"), self.writer, self.learner.step, video_dir=self.video_dir
+        )
         self.writer.flush()
         return found
 

@@ -17,8 +17,8 @@ import fsspec
 import numpy as np
 import zarr
 import zarr.storage
-from zarr.errors import ContainsGroupError
 from fsspec.implementations.local import LocalFileSystem
+from zarr.errors import ContainsGroupError
 
 from common.episode import Episode, EpisodeMeta
 from storage import format as fmt

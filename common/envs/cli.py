@@ -33,7 +33,7 @@ def list_tasks(args: argparse.Namespace) -> int:
         rows.append((task_id, spec.suite, str(spec.action_dim), str(env.max_episode_steps), str(env.action_repeat), objects))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
     return 0
 
 

@@ -25,7 +25,7 @@ SETTLE_STEPS = 10  # zero-action simulator steps after the hand is placed
 GOAL_SET_SEED = 0  # the 50 goal variations are the same in every process; the env seed picks among them
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def goal_variations(env_name: str) -> tuple:
     """The task's 50 goal variations (metaworld ``Task`` objects), built once per process."""
     return tuple(metaworld.MT1(env_name, seed=GOAL_SET_SEED).train_tasks)

@@ -147,8 +147,8 @@ def test_same_seed_same_episode(drawer_env) -> None:
     try:
         frames_a, states_a = _rollout(drawer_env, seed=5)
         frames_b, states_b = _rollout(twin, seed=5)  # reset(seed=5) re-seeds both envs alike
-        assert all(np.array_equal(a, b) for a, b in zip(frames_a, frames_b))
-        assert all(np.array_equal(a, b) for a, b in zip(states_a, states_b))
+        assert all(np.array_equal(a, b) for a, b in zip(frames_a, frames_b, strict=False))
+        assert all(np.array_equal(a, b) for a, b in zip(states_a, states_b, strict=False))
         # A different seed picks another goal variation and hand start: another episode.
         frames_c, states_c = _rollout(twin, seed=6)
         assert not np.allclose(states_a[0], states_c[0])

@@ -75,7 +75,7 @@ def alone(tmp_path_factory) -> dict[tuple[str, int], np.ndarray]:
 
 def _assert_same_frames(frames: np.ndarray, reference: np.ndarray) -> None:
     assert frames.shape == reference.shape == (1 + STEPS, 64, 64, 3)
-    for t, (got, want) in enumerate(zip(frames, reference)):
+    for t, (got, want) in enumerate(zip(frames, reference, strict=False)):
         assert got.max() > 0, f"frame {t} is all black"
         assert np.array_equal(got, want), f"frame {t} differs from the env rendered alone"
 
@@ -95,7 +95,7 @@ def test_interleaved_live_envs_render_as_each_alone(alone) -> None:
     a, b = _make(*OLD), _make(*NEW)
     try:
         frames = {OLD: [a.reset()[0]], NEW: [b.reset()[0]]}
-        for act_a, act_b in zip(_actions(4), _actions(9)):
+        for act_a, act_b in zip(_actions(4), _actions(9), strict=False):
             frames[OLD].append(a.step(act_a)[0])  # each step renders right after the other env's
             frames[NEW].append(b.step(act_b)[0])
     finally:

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 def tiny_overrides(root, name):
     return [
         "size=tiny", "seed=0", f"run_name={name}", f"logging.root={root}", "logging.progress=false",
-        "logging.log_every=5", "logging.diagnostics_every=1000",
+        "logging.log_every=5", "logging.diagnostics_every=20",
         "env.max_episode_steps=10", "workers.num_workers=2",
         "schedule.offline_steps=20", "schedule.updates_per_episode=2", "schedule.online_steps=12",
         "schedule.eval_every_episodes=3", "schedule.eval_episodes=1", "schedule.checkpoint_every=10",
@@ -76,7 +76,9 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
     assert (state["offline_done"], state["online_done"], state["episodes"]) == (20, 2 * target, target)
     assert len(state["evals"]) >= 2 and state["evals"][0]["episodes"] == 0  # pre-trained point + online
     assert run.plot_path.stat().st_size > 10_000
-    assert list(run.videos_dir.glob("*.gif"))
+    assert list(run.videos_dir.glob("eval_*.gif"))
+    assert list(run.videos_dir.glob("openloop_*.gif"))  # diagnostics ran at learner step 20 and 40
+    assert state["evals"][-1]["epsilon_u"] >= 0  # the model's uncertainty on the demos reached the curve
     assert (run.tb_dir / "learner").is_dir() and any((run.tb_dir / "driver").iterdir())
     assert "final success" in summary and run.summary_path.read_text() == summary
 

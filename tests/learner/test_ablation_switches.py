@@ -4,10 +4,10 @@ import math
 
 import pytest
 import torch
+from conftest import ACTION_DIM, random_batch, tiny_config
 
 from common.config_loading import load_config
 from common.networks import RSSMState
-from conftest import ACTION_DIM, random_batch, tiny_config
 from learner.actor_critic import ActorCritic, RealTransitions
 from learner.imagination import imagine
 from learner.learner import Learner, frozen

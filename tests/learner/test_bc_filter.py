@@ -1,8 +1,8 @@
 """Filtered BC: L_pi_reg = - mean log pi(a | s) * f."""
 
 import torch
-
 from conftest import ACTION_DIM, random_batch, tiny_config
+
 from learner.actor_critic import RealTransitions
 from learner.learner import Learner
 

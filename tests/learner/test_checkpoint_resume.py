@@ -1,9 +1,9 @@
 """Checkpoints: exact resume, and a clear error for another size preset."""
 
 import pytest
+from conftest import ACTION_DIM, random_batch, tiny_config
 
 from common.config_loading import load_config
-from conftest import ACTION_DIM, random_batch, tiny_config
 from learner.learner import CheckpointMismatchError, Learner
 
 

@@ -4,8 +4,8 @@ import math
 
 import pytest
 import torch
-
 from conftest import ACTION_DIM, random_batch, tiny_config
+
 from learner.learner import Learner
 
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import torch
+from conftest import ACTION_DIM, tiny_config
 
 from common.episode import Episode, EpisodeMeta
-from conftest import ACTION_DIM, tiny_config
 from learner.diagnostics import epsilon_u, log_diagnostics, open_loop_prediction, reward_prediction
 from learner.learner import Learner
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from conftest import ACTION_DIM, random_batch, tiny_config
 
 from common.networks import RSSM
-from conftest import ACTION_DIM, random_batch, tiny_config
 from learner.imagination import uncertainty_penalty
 from learner.world_model import WorldModel
 

@@ -1,12 +1,12 @@
 """Which losses touch which weights, and the actor's gradient through the dynamics."""
 
 import torch
-
 from conftest import ACTION_DIM, random_batch, tiny_config
+
+from common.networks import RSSMState
+from learner.actor_critic import RealTransitions
 from learner.imagination import imagine
 from learner.learner import Learner, frozen
-from learner.actor_critic import RealTransitions
-from common.networks import RSSMState
 
 
 def _snapshot(module):

@@ -4,10 +4,9 @@ from conftest import tiny_config
 
 
 def test_pretrain_on_a_tmp_store_writes_checkpoint(tmp_path):
+    from learner.pretrain import pretrain
     from storage import TrajectoryStore
     from storage.synthetic import episode
-
-    from learner.pretrain import pretrain
 
     store = TrajectoryStore.open(str(tmp_path / "store"), create=True)
     for seed in range(3):

@@ -2,9 +2,9 @@
 
 import numpy as np
 import torch
+from conftest import tiny_config
 
 from common.batch import Batch
-from conftest import tiny_config
 from learner.learner import Learner
 
 ACTIONS = 2
