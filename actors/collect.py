@@ -28,14 +28,9 @@ def _demo_config(cfg_env: EnvConfig, task_id: str, seed: int) -> MotoConfig:
 
 def _check_task(task_id: str) -> None:
     try:
-        spec = task_spec(task_id)
+        task_spec(task_id)
     except UnknownTaskError as e:
         raise UserError(str(e)) from None
-    # Kitchen has actors.kitchen_expert; building it here would import mujoco before the GL backend is set.
-    if not spec.has_scripted_expert and spec.suite != "kitchen":
-        from actors.scripted import make_expert
-
-        make_expert(task_id)  # raises the UserError that says how to import a dataset instead
 
 
 def collect_demos(cfg_env: EnvConfig, task_id: str, n_episodes: int, store_url: str, seed: int = 0,

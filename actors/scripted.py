@@ -26,12 +26,6 @@ def make_expert(task_id: str) -> Any:
 
         # The task's objects in order, then the others: leftover time still shows useful behaviour.
         return KitchenExpert([*spec.objects, *(o for o in ALL_OBJECTS if o not in spec.objects)])
-    if not spec.has_scripted_expert:
-        raise UserError(
-            f"no scripted expert for {task_id}: only MetaWorld tasks have one. Import a dataset instead "
-            "(D4RL-format HDF5 or a local Minari dataset) into the offline store, e.g. with `moto store import`, "
-            "and point storage.offline_url at it."
-        )
     from metaworld.policies import ENV_POLICY_MAP
 
     name = f"{spec.name}-v3"

@@ -46,12 +46,6 @@ class TaskSpec:
         return 4 if self.suite == "metaworld" else 9
 
     @property
-    def has_scripted_expert(self) -> bool:
-        # MetaWorld: metaworld.policies; Kitchen: actors/kitchen_expert.py (kitchen/mixed runs out of
-        # time before the slide cabinet, so its demos never pass the BC filter; see docs/datasets.md)
-        return True
-
-    @property
     def env_id(self) -> str:
         return f"{self.name}-v3" if self.suite == "metaworld" else "FrankaKitchen-v1"
 
