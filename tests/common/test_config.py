@@ -14,8 +14,8 @@ def test_default_profile_is_the_short_local_run():
     cfg = load_config([])
     assert isinstance(cfg, MotoConfig)
     assert cfg.size == "tiny" and cfg.env.task == "metaworld/drawer-open"
-    # the profile's short schedule wins over the task preset's paper schedule
-    assert cfg.schedule.offline_steps < 1000
+    # the profile's short schedule wins over the task preset's paper schedule (20 updates per episode)
+    assert cfg.schedule.updates_per_episode == 10 and cfg.schedule.online_steps < 20000
 
 
 def test_presets_and_overrides_apply_in_order():
