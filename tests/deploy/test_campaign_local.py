@@ -21,7 +21,6 @@ from deploy.campaign_state import read_events, run_progress, status_table
 from deploy.run_dir import RunDirectory
 
 pytestmark = pytest.mark.slow
-pytest.importorskip("storage.sampler", reason="the learner needs storage.Sampler (not landed yet)")
 
 
 def tiny_spec(root) -> CampaignSpec:
