@@ -11,7 +11,7 @@ from deploy.campaign_spec import expand, load_spec
 from deploy.campaign_state import status_table, write_heartbeat
 from deploy.run_dir import RunDirectory
 
-SPEC = "tasks: [metaworld/drawer-open]\nseeds: [0, 1, 2, 3]\nsizes: [tiny]\noverrides: [schedule.online_steps=40, schedule.updates_per_episode=4]\n"
+SPEC = "tasks: [metaworld/drawer-open]\nseeds: [0, 1, 2, 3]\nsizes: [tiny]\noverrides: [schedule.offline_steps=300, schedule.online_steps=40, schedule.updates_per_episode=4]\n"
 
 
 def checkpoint(run, offline, online, episodes, success):
