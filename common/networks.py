@@ -81,6 +81,23 @@ class PriorEnsemble(nn.Module):
         x = F.elu(x)
         return torch.baddbmm(self.b2.unsqueeze(1), x, self.w2)  # (M, N, out)
 
+    def forward_selected(self, h: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+        """Logits of one member per row: h (N, D), members (N,) long -> (N, out).
+
+        Each member runs only on its own rows, so this costs one prior head whatever M is (the ELBO
+        needs just the member drawn for each step; only the penalty needs all of them)."""
+        rows, outs = [], []
+        for m in range(self.members):
+            idx = (members == m).nonzero(as_tuple=True)[0]
+            if idx.numel() == 0:
+                continue
+            x = torch.addmm(self.b1[m], h[idx], self.w1[m])  # (n_m, H)
+            if self.norm == "layer":
+                x = F.layer_norm(x, x.shape[-1:]) * self.ln_w[m] + self.ln_b[m]
+            outs.append(torch.addmm(self.b2[m], F.elu(x), self.w2[m]))  # (n_m, out)
+            rows.append(idx)
+        return torch.cat(outs)[torch.argsort(torch.cat(rows))]  # back to row order
+
 
 @dataclass
 class RSSMState:
@@ -130,6 +147,10 @@ class RSSM(nn.Module):
         """Logits of every prior member. deter (N, D) -> (M, N, S, C)."""
         out = self.prior_ensemble(deter)
         return out.reshape(out.shape[0], out.shape[1], self.stoch, self.classes)
+
+    def prior_logits_selected(self, deter: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+        """Logits of member ``members[n]`` for row n. deter (N, D), members (N,) -> (N, S, C)."""
+        return self.prior_ensemble.forward_selected(deter, members).reshape(-1, self.stoch, self.classes)
 
     def posterior_logits(self, deter: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
         """q(z_t | h_t, e_t). deter (N, D), embed (N, E) -> (N, S, C)."""

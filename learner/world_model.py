@@ -95,10 +95,9 @@ class WorldModel(nn.Module):
         post, post_logits = self.rssm.observe(embed, batch.action, batch.is_first)  # (B, T, ·), (B, T, S, C)
         feat = post.feat  # (B, T, F)
         flat_deter = post.deter.reshape(b * t, -1)
-        prior_all = self.rssm.prior_logits(flat_deter)  # (M, B*T, S, C), all members in one batched matmul
-        m = prior_all.shape[0]
+        m = self.rssm.prior_ensemble.members
         members = torch.randint(m, (b * t,), device=flat_deter.device)  # i_t, uniform per sample and step
-        prior = prior_all[members, torch.arange(b * t, device=members.device)]  # (B*T, S, C)
+        prior = self.rssm.prior_logits_selected(flat_deter, members)  # (B*T, S, C): only the drawn members run
         kl_loss, kl = balanced_kl(post_logits.reshape(b * t, *post_logits.shape[-2:]), prior, self.algo.kl_balance, self.algo.free_nats)
 
         target = preprocess_images(batch.image.flatten(0, 1)).float()  # (B*T, 3, 64, 64)

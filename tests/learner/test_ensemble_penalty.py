@@ -70,3 +70,24 @@ def test_kl_member_changes_over_time_and_every_member_gets_gradient():
         assert torch.equal(grad > 0, drawn)
         touched |= drawn
     assert touched.all()
+
+
+def test_selected_members_match_the_full_ensemble_in_value_and_gradient():
+    """The ELBO evaluates only the member drawn per row; it must equal picking from all members."""
+    import torch
+
+    from common.networks import PriorEnsemble
+
+    torch.manual_seed(0)
+    ens = PriorEnsemble(deter=6, hidden=5, out=4, members=7)
+    h = torch.randn(40, 6)
+    members = torch.randint(7, (40,))
+    members[:3] = torch.tensor([0, 6, 0])  # repeats and both ends
+    full = ens(h)[members, torch.arange(40)]  # (40, 4)
+    selected = ens.forward_selected(h, members)
+    torch.testing.assert_close(selected, full)
+    weights = torch.randn(40, 4)
+    grads_full = torch.autograd.grad((full * weights).sum(), list(ens.parameters()))
+    grads_sel = torch.autograd.grad((ens.forward_selected(h, members) * weights).sum(), list(ens.parameters()))
+    for a, b in zip(grads_full, grads_sel, strict=True):
+        torch.testing.assert_close(a, b)
