@@ -1,0 +1,76 @@
+"""`moto train` SIGKILLed mid-run, then `moto train --resume`: same final counters, no duplicates.
+
+The driver runs as a real process (with its own local Ray), killed with SIGKILL once its online
+phase has a checkpoint, so nothing gets to clean up; the resume then runs in a fresh process.
+"""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from storage import TrajectoryStore
+
+pytestmark = pytest.mark.slow
+
+OVERRIDES = [
+    "size=tiny", "seed=0", "run_name=killed", "logging.progress=false", "logging.diagnostics_every=0",
+    "env.max_episode_steps=10", "workers.num_workers=2",
+    "schedule.offline_steps=20", "schedule.updates_per_episode=2", "schedule.online_steps=30",
+    "schedule.eval_every_episodes=0", "schedule.checkpoint_every=4", "schedule.demo_episodes=2",
+    "algo.batch_size=4", "algo.seq_len=8", "algo.agent_batch=16", "algo.imag_horizon=3",
+]
+
+
+def moto(args, root, log_name):
+    # Ray's unix sockets live under its temp dir and must stay short: not under pytest's tmp_path
+    env = dict(os.environ, MOTO_RAY_TMP=tempfile.mkdtemp(prefix="ray", dir="/tmp"))
+    log = open(root / log_name, "wb")  # noqa: SIM115 (the child writes it; read on failure)
+    return subprocess.Popen([sys.executable, "-m", "common.cli", *args], cwd=Path(__file__).parents[2], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def latest_schedule(run: Path) -> dict | None:
+    done = sorted(p for p in (run / "checkpoints").glob("step_*") if (p / "schedule.json").is_file())
+    return json.loads((done[-1] / "schedule.json").read_text()) if done else None
+
+
+def test_sigkilled_run_resumes_to_the_same_counters(tmp_path):
+    root = tmp_path
+    overrides = OVERRIDES + [f"logging.root={root}", f"storage.offline_url={root}/demos"]
+    run = root / "killed"
+    proc = moto(["train", *overrides], root, "first.log")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # wait until the online phase has checkpointed at least once
+        state = latest_schedule(run) if run.exists() else None
+        if state and state["online_done"] > 0:
+            break
+        assert proc.poll() is None, "moto train ended before it could be killed:\n" + (root / "first.log").read_text()[-3000:]
+        time.sleep(0.5)
+    else:
+        pytest.fail("no online checkpoint within 300 s")
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and everything in its session, at once
+    proc.wait()
+    killed_at = latest_schedule(run)
+    assert killed_at["episodes"] < math.ceil(30 / 2)  # really stopped halfway
+
+    resumed = moto(["train", "--resume", str(run)], root, "resumed.log")
+    assert resumed.wait(timeout=400) == 0, (root / "resumed.log").read_text()[-3000:]
+
+    final = latest_schedule(run)
+    target = math.ceil(30 / 2)
+    assert (final["offline_done"], final["online_done"], final["episodes"]) == (20, 2 * target, target)
+    store = TrajectoryStore.open(run / "store")
+    ids = store.episode_ids()
+    online = [eid for eid in ids if store.meta(eid).source == "online"]
+    assert len(ids) == len(set(ids))
+    assert len(online) == target  # none lost from the store's count, none collected twice
+    assert sum(store.meta(eid).source == "offline" for eid in ids) == 2
+    assert (run / "summary.txt").is_file()
