@@ -131,3 +131,16 @@ def expect_shape(array_shape: tuple, want: tuple, where: str, meaning: str) -> N
         raise UserError(f"{where} has shape {tuple(array_shape)}, expected {shown}: {meaning}")
 
 
+
+
+def save_table_files(stem: str, markdown: str, csv_text: str) -> tuple[str, str]:
+    """Write ``<stem>.md`` and ``<stem>.csv`` (local path or fsspec URL); returns both paths."""
+    import fsspec
+
+    paths = (f"{stem}.md", f"{stem}.csv")
+    for path, text in zip(paths, (markdown, csv_text), strict=True):
+        fs, p = fsspec.core.url_to_fs(path)
+        fs.makedirs(p.rsplit("/", 1)[0], exist_ok=True)
+        with fs.open(p, "w") as f:
+            f.write(text)
+    return paths

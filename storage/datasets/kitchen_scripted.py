@@ -15,10 +15,9 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import fsspec
-
 from common.errors import UserError
 from common.tasks import task_spec
+from storage.datasets.importing import save_table_files
 
 DATASETS = {"kitchen-mixed": "kitchen/mixed", "kitchen-partial": "kitchen/partial"}
 DEMO_SEED_OFFSET = 200_000  # kitchen demo seeds never coincide with online or metaworld10 demo seeds
@@ -94,10 +93,4 @@ def table_csv(t: KitchenTable) -> str:
 
 def save_tables(t: KitchenTable, stem: str) -> tuple[str, str]:
     """Write ``<stem>.md`` and ``<stem>.csv`` (local path or fsspec URL); returns both paths."""
-    paths = (f"{stem}.md", f"{stem}.csv")
-    for path, text in zip(paths, (table_markdown(t), table_csv(t)), strict=True):
-        fs, p = fsspec.core.url_to_fs(path)
-        fs.makedirs(p.rsplit("/", 1)[0], exist_ok=True)
-        with fs.open(p, "w") as f:
-            f.write(text)
-    return paths
+    return save_table_files(stem, table_markdown(t), table_csv(t))

@@ -16,10 +16,9 @@ import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import fsspec
-
 from common.errors import UserError
 from common.tasks import METAWORLD_TASKS
+from storage.datasets.importing import save_table_files
 
 DEMO_SEED_OFFSET = 100_000  # as deploy.offline_data: demo seeds never coincide with online episode seeds
 
@@ -118,10 +117,4 @@ def table_csv(rows: Sequence[TaskRow]) -> str:
 
 def save_tables(rows: Sequence[TaskRow], stem: str) -> tuple[str, str]:
     """Write ``<stem>.md`` and ``<stem>.csv`` (local path or fsspec URL); returns both paths."""
-    paths = (f"{stem}.md", f"{stem}.csv")
-    for path, text in zip(paths, (table_markdown(rows), table_csv(rows)), strict=True):
-        fs, p = fsspec.core.url_to_fs(path)
-        fs.makedirs(p.rsplit("/", 1)[0], exist_ok=True)
-        with fs.open(p, "w") as f:
-            f.write(text)
-    return paths
+    return save_table_files(stem, table_markdown(rows), table_csv(rows))
