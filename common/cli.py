@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="Ray workers (0 = in this process)")
     p.set_defaults(func=_handler("actors.collect:main"))
 
-    p = sub.add_parser("datasets", help="build an offline dataset (metaworld10: scripted demos of the 10 tasks)")
+    p = sub.add_parser("datasets", help="build an offline dataset: metaworld10, kitchen-mixed, kitchen-partial (scripted experts)")
     datasets = p.add_subparsers(dest="datasets_command", metavar="SUBCOMMAND", required=True)
     q = datasets.add_parser("build", help="build NAME into stores under --store (resumable); prints a success table")
     q.add_argument("name", choices=["metaworld10", "kitchen-mixed", "kitchen-partial"])
