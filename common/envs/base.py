@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 
 from common.config import EnvConfig
@@ -96,6 +97,10 @@ class PixelEnv(gym.Env):
             size = self.cfg.image_size
             self._renderer = Renderer(self._model, size, size, self._camera(), fast=self.cfg.fast_render)
             self._rotate = self._renderer.camera_up_is_down(self._data)
+        # mj_step integrates *after* computing positions, so body/camera poses in data still describe
+        # the pre-step state: recompute them so the frame shows the state qpos is in now.
+        mujoco.mj_kinematics(self._model, self._data)
+        mujoco.mj_camlight(self._model, self._data)
         frame = self._renderer.render(self._data)
         if self._rotate:
             frame = np.ascontiguousarray(frame[::-1, ::-1])
