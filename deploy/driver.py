@@ -197,7 +197,6 @@ class Driver:
         ret = float(np.mean([s["return"] for s in stats])) if stats else 0.0
         state = self.schedule.state
         state.evals.append({"env_steps": env_steps, "episodes": episodes, "learner_steps": learner_steps, "success_rate": success, "mean_return": ret, "epsilon_u": self.epsilon_u})
-        state.evals_done += 1
         self.writer.add_scalar("eval/success_rate", success, env_steps)
         self.writer.add_scalar("eval/return", ret, env_steps)
         if video is not None:
@@ -230,6 +229,7 @@ class Driver:
             "worker restarts": str(self.worker_restarts),
             "store": f"{self.store_url}  ({stats.get('episodes')} episodes, {stats.get('frames')} frames)",
         }
+        ray.get(self.learner.close.remote())  # flush TensorBoard, stop the sampler's threads
         text = summary_text(self.cfg, state.to_dict(), self.run_dir.path, time.time() - self.started, extra)
         self.run_dir.summary_path.write_text(text)
         self.writer.close()

@@ -28,14 +28,18 @@ def prepare_offline_data(cfg: MotoConfig, run_store_url: str) -> int:
     task_spec(cfg.env.task)  # an unknown task fails here, before any store is touched
     offline_url = default_offline_url(cfg)
     demos = TrajectoryStore.open(offline_url, create=True)
-    have = [eid for eid in demos.episode_ids() if demos.meta(eid).task == cfg.env.task]
+
+    def task_demos() -> list[str]:
+        return [eid for eid in demos.episode_ids() if demos.meta(eid).task == cfg.env.task]
+
+    have = task_demos()
     missing = cfg.schedule.demo_episodes - len(have)
     if missing > 0:
         from actors.collect import collect_demos
 
         log.info("generating %d scripted demos for %s into %s", missing, cfg.env.task, offline_url)
         collect_demos(cfg.env, cfg.env.task, missing, offline_url, seed=DEMO_SEED_OFFSET + cfg.seed * 1000 + len(have))
-        have = [eid for eid in demos.episode_ids() if demos.meta(eid).task == cfg.env.task]
+        have = task_demos()
     run_store = TrajectoryStore.open(run_store_url, create=True)
     copied = {run_store.meta(eid).worker for eid in run_store.episode_ids()}
     for eid in have:

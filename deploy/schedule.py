@@ -10,7 +10,7 @@ episodes, which keeps the update-to-data ratio honest when the learner is slower
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from common.config import ScheduleConfig
 
@@ -21,7 +21,6 @@ class ScheduleState:
     online_done: int = 0  # gradient steps done in the online phase
     episodes: int = 0  # online episodes committed to the store
     env_steps: int = 0  # agent steps in those episodes
-    evals_done: int = 0  # evaluations run
     offline_imported: bool = False  # demos copied into the run's store
     evals: list[dict] = field(default_factory=list)  # [{env_steps, episodes, success_rate, return}] curve
     episode_curve: list[list[float]] = field(default_factory=list)  # [env_steps, success, return] per online episode
@@ -31,7 +30,8 @@ class ScheduleState:
 
     @classmethod
     def from_dict(cls, data: dict) -> ScheduleState:
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})  # older checkpoints may carry more keys
 
 
 class Schedule:

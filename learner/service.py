@@ -91,9 +91,6 @@ class LearnerService:
         self.writer.flush()
         return self.learner.step
 
-    def stats(self) -> dict[str, int]:
-        return {"episodes": self.sampler.num_episodes, "frames": self.sampler.num_frames, "learner_step": self.learner.step}
-
     def close(self) -> None:
         self.sampler.close()
         self.writer.close()

@@ -10,7 +10,6 @@ An episode exists only once its marker exists; everything under episodes/ withou
 from __future__ import annotations
 
 import json
-import math
 import secrets
 import time
 import zlib
@@ -115,8 +114,3 @@ def parse_marker(episode_id: str, raw: bytes) -> dict[str, Any]:
 def meta_from_marker(marker: dict[str, Any]) -> EpisodeMeta:
     known = {f.name for f in fields(EpisodeMeta)}  # newer writers may add fields: ignore them
     return EpisodeMeta(**{k: v for k, v in marker["meta"].items() if k in known})
-
-
-def frames_bytes(frames: int, image_shape: tuple[int, int, int] = (64, 64, 3), action_dim: int = 4) -> int:
-    """RAM the sampler needs for this many rows: image + action + reward + 4 flags."""
-    return frames * (math.prod(image_shape) + 4 * action_dim + 4 + 4)

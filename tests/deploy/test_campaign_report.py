@@ -40,7 +40,7 @@ def fake_run(root, task, ablation, seed, finished=True):
                       "success_rate": round(success, 4), "mean_return": 100 * success, "epsilon_u": eps})
     staging = run.staging_dir(350)
     run.commit_checkpoint(staging, 350, {"offline_done": 300, "online_done": 50 * (n - 1), "episodes": 10 * (n - 1),
-                                         "env_steps": 1000 * (n - 1), "evals_done": n, "offline_imported": True, "evals": evals})
+                                         "env_steps": 1000 * (n - 1), "offline_imported": True, "evals": evals})
     run.write_curves(evals)
     if finished:
         run.summary_path.write_text("MOTO run summary\n")

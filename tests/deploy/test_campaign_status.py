@@ -19,7 +19,7 @@ def checkpoint(run, offline, online, episodes, success):
               "mean_return": 1.0, "epsilon_u": 0.1}]
     run.commit_checkpoint(run.staging_dir(offline + online), offline + online,
                           {"offline_done": offline, "online_done": online, "episodes": episodes, "env_steps": 10 * episodes,
-                           "evals_done": 1, "offline_imported": True, "evals": evals})
+                           "offline_imported": True, "evals": evals})
 
 
 @pytest.fixture
