@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON on the last line")
     p.add_argument("--size", default="small", help="learner: size preset")
     p.add_argument("--workers", type=int, default=2, help="actors: number of rollout workers")
+    p.add_argument("--device", default="auto", help="learner: auto | cpu | cuda | cuda:N")
+    p.add_argument("--switches", action="store_true", help="learner: also time each perf.* switch (speedup vs none)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (for smoke tests)")
     p.set_defaults(func=_handler("common.bench:main"))
     return parser

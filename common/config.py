@@ -114,10 +114,12 @@ class LoggingConfig:
 class PerfConfig:
     """Speed switches; each is measured by `moto bench learner`."""
 
-    amp_bf16: bool = False  # bf16 autocast on CUDA
-    channels_last: bool = False  # channels-last convolutions on CUDA
-    fused_adam: bool = False  # fused Adam on CUDA
-    compile: bool = False  # torch.compile the RSSM step and the imagination rollout
+    # Each applies on any device; they pay on CUDA (bf16 also on CPUs with AMX / AVX512-BF16).
+    # `moto bench learner --switches` measures the speedup of each on the machine at hand.
+    amp_bf16: bool = False  # bf16 autocast of the forward passes (weights and optimiser stay fp32)
+    channels_last: bool = False  # channels-last memory format for the encoder and decoder convolutions
+    fused_adam: bool = False  # Adam's fused single-kernel update (torch's fused=True)
+    compile: bool = False  # torch.compile the filtering cell, the imagined step and the decoder (needs a C++ compiler on CPU)
     torch_threads: int = 0  # torch intra-op threads on CPU (0 = torch's default)
 
 

@@ -234,7 +234,7 @@ class Actor(nn.Module):
 
     def forward(self, feat: torch.Tensor) -> TruncNormal:
         # feat (N, F) -> distribution over (N, A)
-        mu, raw_std = self.net(feat).chunk(2, -1)
+        mu, raw_std = self.net(feat).float().chunk(2, -1)  # distribution math in fp32, also under bf16 autocast
         std = 2.0 * torch.sigmoid(raw_std / 2.0) + self.min_std
         return TruncNormal(torch.tanh(mu), std)
 

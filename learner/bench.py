@@ -88,18 +88,25 @@ def time_learners(cfgs: dict[str, MotoConfig], reps: int, warmup: int = 3, devic
     return timers
 
 
+SWITCHES = ("amp_bf16", "channels_last", "fused_adam", "compile")
+
+
 def run(args: argparse.Namespace) -> dict:
     size = getattr(args, "size", "small")
     quick = getattr(args, "quick", False)
+    device = getattr(args, "device", "auto")
     overrides = [f"size={size}", "algo.imag_horizon=15"]
     overrides += ["algo.batch_size=4", "algo.seq_len=16"] if quick else ["algo.batch_size=16", "algo.seq_len=50"]
     reps, warmup = (3, 2) if quick else (5, 2)
     cfg = load_config(overrides)
     timers = time_learners(
-        {"seven": load_config(overrides + ["model.ensemble=7"]), "one": load_config(overrides + ["model.ensemble=1"])}, reps, warmup
+        {"seven": load_config(overrides + ["model.ensemble=7"]), "one": load_config(overrides + ["model.ensemble=1"])},
+        reps,
+        warmup,
+        device,
     )
     seven, one = timers["seven"], timers["one"]
-    return {
+    result = {
         "size": size,
         "device": str(seven.learner.device),
         "batch": f"{cfg.algo.batch_size}x{cfg.algo.seq_len}",
@@ -112,4 +119,24 @@ def run(args: argparse.Namespace) -> dict:
         "step_ms_1_member": round(1000 * one.median("step"), 1),
         "imagination_ms_1_member": round(1000 * one.median("imag"), 1),
         "ensemble_overhead": round(seven.median("step") / one.median("step"), 3),
+    }
+    if getattr(args, "switches", False):
+        result.update(switch_speedups(overrides, reps, device))
+    return result
+
+
+def switch_speedups(overrides: list[str], reps: int, device: str) -> dict:
+    """Step time with no perf switch / with each switch alone, and with all of them together.
+
+    Three warm-up steps: torch.compile compiles on the first two (grad and no-grad entry states)."""
+    variants = {"plain": overrides}
+    variants.update({name: overrides + [f"perf.{name}=true"] for name in SWITCHES})
+    variants["all"] = overrides + [f"perf.{name}=true" for name in SWITCHES]
+    timers = time_learners({name: load_config(o) for name, o in variants.items()}, reps, warmup=3, device=device)
+    plain = timers["plain"].median("step")
+    return {
+        "plain_step_ms": round(1000 * plain, 1),
+        "switch_step_ms": {name: round(1000 * timers[name].median("step"), 1) for name in (*SWITCHES, "all")},
+        "switch_speedup": {name: round(plain / timers[name].median("step"), 3) for name in SWITCHES},
+        "all_switches_speedup": round(plain / timers["all"].median("step"), 3),
     }

@@ -11,6 +11,7 @@ straight-through sample. Imagined transitions use a random ensemble member per s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -22,9 +23,19 @@ from learner.world_model import WorldModel
 def uncertainty_penalty(prior_logits: torch.Tensor, reduce: str = "mean") -> torch.Tensor:
     """u: std over ensemble members of the prior logits, reduced over latent dims. (M, N, S, C) -> (N,).
 
-    Population std (ddof = 0), so a single member or identical members give exactly 0.
+    Population std (ddof = 0), so a single member or identical members give exactly 0. Written out
+    as sqrt(mean((l - mean l)^2)) rather than ``Tensor.std(0)``: on CPU the fused std's backward over
+    the leading (member) axis is ~7x slower and made the penalty most of the ensemble's cost.
     """
-    std = prior_logits.std(0, unbiased=False) if prior_logits.shape[0] > 1 else torch.zeros_like(prior_logits[0])
+    m = prior_logits.shape[0]
+    if m == 1:
+        std = torch.zeros_like(prior_logits[0])
+    else:
+        shifted = prior_logits - prior_logits[:1]  # std is shift-invariant; identical members -> exact zeros
+        dev = shifted - shifted.mean(0, keepdim=True)
+        var = (dev * dev).sum(0).div(m)
+        positive = var > 0  # sqrt's gradient is infinite at 0: give those entries a zero gradient instead
+        std = torch.where(positive, var, torch.ones_like(var)).sqrt() * positive
     std = std.flatten(1)  # (N, S*C)
     if reduce == "mean":
         return std.mean(-1)
@@ -54,6 +65,23 @@ class Trajectory:
     entropy: torch.Tensor  # H[pi(. | s^t)]  (H+1, N)
 
 
+def imagine_step(
+    world_model: WorldModel, actor: Actor, state: RSSMState, reduce: str, member: str
+) -> tuple[torch.Tensor, torch.Tensor, RSSMState, torch.Tensor, torch.Tensor]:
+    """One imagined step from s^t: a^t ~ pi(s^t), s^(t+1), u(s^t, a^t), r(s^(t+1)).
+
+    Returns (action, entropy of pi(. | s^t), next state, penalty, reward). The unit that
+    ``perf.compile`` compiles: the rollout calls it H times with the same shapes.
+    """
+    dist = actor(state.feat)
+    action = dist.rsample()  # (N, A), reparameterised
+    rssm = world_model.rssm
+    deter = rssm.deter_step(state, action)  # h_{t+1}
+    prior_all = rssm.prior_logits(deter)  # (M, N, S, C)
+    nxt = RSSMState(deter, sample_onehot(pick_member(prior_all, member)))
+    return action, dist.entropy(), nxt, uncertainty_penalty(prior_all, reduce), world_model.reward(nxt.feat)
+
+
 def imagine(
     world_model: WorldModel,
     actor: Actor,
@@ -62,22 +90,19 @@ def imagine(
     alpha: float,
     reduce: str = "mean",
     member: str = "random",
+    step: Callable[..., tuple] = imagine_step,
 ) -> Trajectory:
-    """Roll out ``horizon`` steps from ``start`` (fields (N, ·), detached here)."""
-    rssm = world_model.rssm
+    """Roll out ``horizon`` steps from ``start`` (fields (N, ·), detached here). ``step`` is
+    ``imagine_step`` or a compiled copy of it."""
     state = start.detach()
     feats, actions, rewards, penalties, entropies = [state.feat], [], [], [], []
     for _ in range(horizon):
-        dist = actor(feats[-1])
-        action = dist.rsample()  # (N, A), reparameterised
+        action, entropy, state, penalty, reward = step(world_model, actor, state, reduce, member)
         actions.append(action)
-        entropies.append(dist.entropy())
-        deter = rssm.deter_step(state, action)  # h_{t+1}
-        prior_all = rssm.prior_logits(deter)  # (M, N, S, C)
-        penalties.append(uncertainty_penalty(prior_all, reduce))
-        state = RSSMState(deter, sample_onehot(pick_member(prior_all, member)))
+        entropies.append(entropy)
+        penalties.append(penalty)
         feats.append(state.feat)
-        rewards.append(world_model.reward(state.feat))
+        rewards.append(reward)
     last = actor(feats[-1])
     actions.append(last.rsample())
     entropies.append(last.entropy())

@@ -22,7 +22,7 @@ from common.config import MotoConfig
 from common.errors import UserError
 from common.networks import RSSMState
 from learner.actor_critic import ActorCritic, RealTransitions
-from learner.imagination import imagine
+from learner.imagination import imagine, imagine_step
 from learner.world_model import WorldModel
 
 CHECKPOINT_FORMAT = 1
@@ -91,26 +91,29 @@ class Learner:
             torch.set_num_threads(cfg.perf.torch_threads)
         self.world_model = WorldModel(cfg.model, cfg.algo, action_dim).to(self.device)
         self.agent = ActorCritic(cfg.model, cfg.algo, self.world_model.rssm.feat_dim, action_dim).to(self.device)
-        if self.cuda and cfg.perf.channels_last:
+        perf = cfg.perf
+        if perf.channels_last:
             self.world_model.encoder.to(memory_format=torch.channels_last)
             self.world_model.decoder.to(memory_format=torch.channels_last)
         a = cfg.algo
-        fused = {"fused": True} if (self.cuda and cfg.perf.fused_adam) else {}
+        fused = {"fused": True} if perf.fused_adam else {}
         self.model_opt = torch.optim.Adam(self.world_model.parameters(), lr=a.model_lr, eps=a.adam_eps, **fused)
         self.actor_opt = torch.optim.Adam(self.agent.actor.parameters(), lr=a.actor_lr, eps=a.adam_eps, **fused)
         self.critic_opt = torch.optim.Adam(self.agent.critics.parameters(), lr=a.critic_lr, eps=a.adam_eps, **fused)
         self._imagine = imagine
-        if self.cuda and cfg.perf.compile:
-            # compile the per-step RSSM cell (the recurrent loop's body) and the decoder
+        self._imagine_step = imagine_step
+        if perf.compile:
+            # the recurrent loops' bodies (filtering cell, imagined step) and the decoder; each is called
+            # with the same shapes every step, so they compile once (the first steps are slow)
             rssm = self.world_model.rssm
             rssm.obs_step = torch.compile(rssm.obs_step)  # type: ignore[method-assign]
-            rssm.deter_step = torch.compile(rssm.deter_step)  # type: ignore[method-assign]
             self.world_model.decoder.forward = torch.compile(self.world_model.decoder.forward)  # type: ignore[method-assign]
+            self._imagine_step = torch.compile(imagine_step)
         self.step = 0
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.cuda and self.cfg.perf.amp_bf16:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.cfg.perf.amp_bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def _starts(self, b: int, t: int) -> torch.Tensor:
@@ -155,7 +158,9 @@ class Learner:
         start = RSSMState(post.deter.reshape(b * t, -1)[idx], post.stoch.reshape(b * t, -1)[idx])
         real = RealTransitions(feat=post.feat.float(), batch=batch, start_index=idx)
         with frozen(wm), self._autocast():
-            traj = self._imagine(wm, agent.actor, start, a.imag_horizon, a.uncertainty_weight, a.penalty_reduce, a.imag_member)
+            traj = self._imagine(
+                wm, agent.actor, start, a.imag_horizon, a.uncertainty_weight, a.penalty_reduce, a.imag_member, self._imagine_step
+            )
             critic_loss, metrics = agent.critic_loss(traj, real)  # L_model (+ L_data)
         metrics["critic/grad_norm"] = self._opt_step(self.critic_opt, critic_loss, list(agent.critics.parameters()))
         # the actor sees the updated critics, frozen, and the frozen dynamics

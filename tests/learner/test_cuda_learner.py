@@ -10,7 +10,9 @@ from learner.learner import Learner
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("perf", [[], ["perf.amp_bf16=true", "perf.channels_last=true", "perf.fused_adam=true"]])
+@pytest.mark.parametrize(
+    "perf", [[], ["perf.amp_bf16=true", "perf.channels_last=true", "perf.fused_adam=true", "perf.compile=true"]]
+)
 def test_cuda_train_step(perf, tmp_path):
     cfg = tiny_config(*perf)
     learner = Learner(cfg, ACTION_DIM, device="auto")

@@ -39,6 +39,20 @@ def test_differing_members_give_std_of_logits(reduce):
     assert (u > 0).all()
 
 
+def test_penalty_gradient_matches_reference_and_is_finite_where_members_agree():
+    torch.manual_seed(1)
+    logits = torch.randn(7, 3, 4, 5, dtype=torch.float64)
+    logits[:, 0, 0, 0] = 0.25  # every member agrees on one logit: std 0 there
+    mine = logits.clone().requires_grad_(True)
+    uncertainty_penalty(mine).sum().backward()
+    ref = logits.clone().requires_grad_(True)
+    std = (ref - ref.mean(0)).pow(2).mean(0).add(1e-30).sqrt()  # independent formula (offset keeps it finite)
+    std.flatten(1).mean(-1).sum().backward()
+    assert torch.isfinite(mine.grad).all()
+    assert torch.equal(mine.grad[:, 0, 0, 0], torch.zeros(7, dtype=torch.float64))
+    assert torch.allclose(mine.grad, ref.grad, atol=1e-9)
+
+
 def test_batched_ensemble_matches_per_member_loop():
     rssm = _rssm()
     ens = rssm.prior_ensemble

@@ -1,0 +1,71 @@
+"""Every perf.* switch runs on CPU too and leaves the update's maths alone (the CUDA runs are in
+test_cuda_learner.py; their speed is measured by `moto bench learner --switches`, not here)."""
+
+import math
+
+import pytest
+import torch
+from conftest import ACTION_DIM, random_batch, tiny_config
+
+from learner.imagination import imagine_step
+from learner.learner import Learner
+
+KEYS = ("model/loss", "model/image_mse", "model/reward_mse", "critic/loss", "actor/loss")
+
+
+def _train(*perf: str, steps: int = 2) -> tuple[Learner, list[dict[str, float]]]:
+    cfg = tiny_config(*perf)
+    learner = Learner(cfg, ACTION_DIM, device="cpu")
+    return learner, [learner.train_step(random_batch(cfg, seed=s)) for s in range(steps)]
+
+
+@pytest.fixture(scope="module")
+def baseline() -> list[dict[str, float]]:
+    return _train()[1]
+
+
+@pytest.mark.parametrize(
+    "switch, rtol",
+    [
+        ("perf.channels_last=true", 1e-4),  # a memory layout: same numbers up to summation order
+        ("perf.fused_adam=true", 1e-4),  # the same Adam in one kernel
+        ("perf.amp_bf16=true", 2e-2),  # bf16 matmuls: ~3 significant digits
+    ],
+)
+def test_switch_trains_and_matches_the_plain_update(switch, rtol, baseline, tmp_path):
+    learner, metrics = _train(switch)
+    for step, (mine, ref) in enumerate(zip(metrics, baseline, strict=True)):
+        assert all(math.isfinite(v) for v in mine.values()), (switch, step)
+        for key in KEYS:
+            assert mine[key] == pytest.approx(ref[key], rel=rtol), (switch, step, key)
+    learner.save(tmp_path / "c.pt")
+    learner.load(tmp_path / "c.pt")
+
+
+def test_bf16_autocast_really_runs_the_model_in_bf16(monkeypatch):
+    learner, _ = _train("perf.amp_bf16=true", steps=0)
+    dtypes = []
+    head = learner.world_model.reward_head
+    head.register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
+    learner.train_step(random_batch(learner.cfg, seed=0))
+    assert torch.bfloat16 in dtypes
+    assert all(p.dtype == torch.float32 for p in learner.world_model.parameters())  # master weights stay fp32
+
+
+def test_compile_wraps_the_recurrent_cells_and_trains(monkeypatch, baseline):
+    # Inductor's C++ codegen takes ~45 s on two cores and needs a compiler; "aot_eager" runs the same
+    # Dynamo capture and AOT autograd (where graph breaks and guard failures show) with eager kernels.
+    real_compile = torch.compile
+    compiled = []
+
+    def compile_aot_eager(fn, **kwargs):
+        compiled.append(getattr(fn, "__name__", repr(fn)))
+        return real_compile(fn, backend="aot_eager", **kwargs)
+
+    monkeypatch.setattr(torch, "compile", compile_aot_eager)
+    learner, metrics = _train("perf.compile=true", steps=3)
+    assert {"obs_step", "imagine_step", "forward"} <= set(compiled)
+    assert learner._imagine_step is not imagine_step
+    for mine, ref in zip(metrics, baseline, strict=False):
+        assert all(math.isfinite(v) for v in mine.values())
+        assert mine["model/loss"] == pytest.approx(ref["model/loss"], rel=1e-3)
