@@ -34,7 +34,8 @@ bench: install
 	@mkdir -p bench/results
 	@for b in env storage learner actors; do \
 	  echo "== moto bench $$b"; \
-	  $(BIN)/moto bench $$b --json | tee bench/results/$$b.log | tail -n 1 > bench/results/$$b.json || exit 1; \
+	  extra=""; [ $$b = learner ] && extra="--switches"; \
+	  $(BIN)/moto bench $$b $$extra --json | tee bench/results/$$b.log | tail -n 1 > bench/results/$$b.json || exit 1; \
 	  cat bench/results/$$b.json; \
 	done
 
