@@ -47,8 +47,14 @@ class TrajectoryStore:
             url = os.path.abspath(os.path.expanduser(url))
         fs, root = fsspec.core.url_to_fs(url)
         root = root.rstrip("/")
-        if not fs.exists(f"{root}/zarr.json"):
-            if fs.isfile(root) or (fs.isdir(root) and fs.ls(root, detail=False)):
+        state = _probe(fs, root)
+        if state != "store":
+            if state == "headless":
+                raise StoreError(
+                    f"{url} holds committed episodes but its header zarr.json is missing (damaged store); nothing was "
+                    f"changed. Restore zarr.json from a backup or a copy of another store of the same format version"
+                )
+            if state == "foreign":
                 raise StoreError(f"{url} exists but is not a moto trajectory store (no zarr.json); {_CREATE_HINT} at another path")
             if not create:
                 raise StoreError(f"no store at {url}; {_CREATE_HINT}")
@@ -213,6 +219,37 @@ def _zarr_store(url: str, fs: fsspec.AbstractFileSystem, root: str) -> zarr.abc.
     return zarr.storage.FsspecStore.from_url(url)
 
 
+def _creation_entry(name: str) -> bool:
+    """What a creator writes before the header lands: zarr's temporary ``zarr.json.<uuid>.partial``
+    (local FS writes go to a temporary file, then a rename), the episodes group, the commits folder."""
+    return name in (fmt.EPISODES, fmt.COMMITS) or (name.startswith("zarr.") and name.endswith(".partial"))
+
+
+def _probe(fs: fsspec.AbstractFileSystem, root: str, patience_s: float = 2.0) -> str:
+    """'store' (zarr.json present), 'absent' (nothing or an empty folder), 'foreign' (other files), or
+    'headless' (committed episodes but no zarr.json: a damaged store).
+
+    A folder holding only creation entries is a concurrent creator half-way: wait up to
+    ``patience_s`` for its header rather than calling the folder foreign."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        if fs.exists(f"{root}/zarr.json"):
+            return "store"
+        if fs.isfile(root):
+            return "foreign"
+        names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)] if fs.isdir(root) else []
+        if not names:
+            return "absent"
+        if "zarr.json" not in names:  # (it may have landed since the exists() above: look again)
+            if not all(_creation_entry(n) for n in names):
+                return "foreign"
+            if time.monotonic() > deadline:
+                # no creator is coming: a creator that died before any episode (creating is idempotent,
+                # so finishing its work is safe), or a store whose header was lost (never overwrite that)
+                return "headless" if fs.exists(f"{root}/{fmt.COMMITS}") and fs.ls(f"{root}/{fmt.COMMITS}") else "absent"
+        time.sleep(0.02)
+
+
 def _create(url: str, fs: fsspec.AbstractFileSystem, root: str) -> None:
     """Idempotent, so concurrent creators write identical bytes."""
     store = _zarr_store(url, fs, root)
@@ -221,7 +258,7 @@ def _create(url: str, fs: fsspec.AbstractFileSystem, root: str) -> None:
             group = zarr.open_group(store, mode="a", attributes={fmt.ATTR_KEY: {"format_version": fmt.FORMAT_VERSION}})
             group.require_group(fmt.EPISODES)
             break
-        except ContainsGroupError:  # another writer created it between our check and our write: open theirs
+        except (ContainsGroupError, FileExistsError):  # another writer created it between our check and our write: open theirs
             if attempt == 4:
                 raise
             time.sleep(0.01 * (attempt + 1))

@@ -120,3 +120,24 @@ def test_memory_url_uses_the_same_code():
     for eid, episode in zip(ids, episodes, strict=True):
         assert_same(again.read(eid), episode)
     assert again.verify() == [] and again.stats()["episodes"] == 3
+
+
+def test_store_that_lost_its_header_is_refused_and_left_alone(tmp_path):
+    TrajectoryStore.open(tmp_path / "s", create=True).append(small(0))
+    (tmp_path / "s" / "zarr.json").unlink()
+    before = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "s").rglob("*"))
+    for create in (False, True):
+        with pytest.raises(StoreError, match="header zarr.json is missing"):
+            TrajectoryStore.open(tmp_path / "s", create=create)
+    assert sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "s").rglob("*")) == before
+
+
+def test_creation_cut_short_before_the_header_is_finished_by_the_next_creator(tmp_path):
+    # what a creator killed mid-write leaves: zarr's temporary header and the empty episodes group
+    (tmp_path / "s" / "episodes").mkdir(parents=True)
+    (tmp_path / "s" / "zarr.json.0123abcd.partial").write_text("{")
+    with pytest.raises(StoreError, match="no store at"):
+        TrajectoryStore.open(tmp_path / "s")
+    store = TrajectoryStore.open(tmp_path / "s", create=True)
+    store.append(small(0))
+    assert len(TrajectoryStore.open(tmp_path / "s")) == 1
