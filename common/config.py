@@ -67,8 +67,8 @@ class AlgoConfig:
     grad_clip: float = 100.0
     batch_size: int = 16  # sequences per world-model batch
     seq_len: int = 50  # steps per sequence (choice: DreamerV2)
-    agent_batch: int = 128  # posterior start states per actor-critic update (choice: a random subset
-    # of the B*T posterior states; 0 = all of them)
+    agent_batch: int = 0  # posterior start states per actor-critic update: 0 = every one of the B*T
+    # posterior states (the method); N = a random subset of N (the CPU size presets, for speed)
 
 
 @dataclass
