@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,6 +104,8 @@ class Learner:
         self._imagine = imagine
         self._imagine_step = imagine_step
         if perf.compile:
+            if not self.cuda and not (shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")):
+                raise UserError("perf.compile=true on CPU needs a C++ compiler for torch.compile (install g++), or set perf.compile=false")
             # the recurrent loops' bodies (filtering cell, imagined step) and the decoder; each is called
             # with the same shapes every step, so they compile once (the first steps are slow)
             rssm = self.world_model.rssm

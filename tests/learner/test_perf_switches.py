@@ -69,3 +69,11 @@ def test_compile_wraps_the_recurrent_cells_and_trains(monkeypatch, baseline):
     for mine, ref in zip(metrics, baseline, strict=False):
         assert all(math.isfinite(v) for v in mine.values())
         assert mine["model/loss"] == pytest.approx(ref["model/loss"], rel=1e-3)
+
+
+def test_compile_on_cpu_without_a_compiler_is_a_clear_error(monkeypatch):
+    from common.errors import UserError
+
+    monkeypatch.setattr("learner.learner.shutil.which", lambda name: None)
+    with pytest.raises(UserError, match=r"needs a C\+\+ compiler.*perf.compile=false"):
+        Learner(tiny_config("perf.compile=true"), ACTION_DIM, device="cpu")
