@@ -4,8 +4,10 @@ The expert keeps its own copy of the kitchen model; each step it loads the 59-di
 (``info["state"]``) into it, reads the end-effector and handle/knob sites, and tracks a list of
 waypoints per object with damped-least-squares IK (position + orientation). The env turns an action
 ``a`` into a joint position target ``q_obs + 2 a dt`` (dt = 0.08 s), so a joint step ``dq`` is the
-action ``dq / (2 dt)``. Each primitive overshoots its goal a little (objects spring back); when its waypoints run out the
-expert backs off and moves on to the next object that is not yet in its goal configuration.
+action ``dq / (2 dt)``. Each primitive overshoots its goal a little (objects spring back); when its waypoints run out,
+or as soon as the object is well inside its goal region (half the env's threshold), the expert backs off and moves
+on to the next object that is not yet in its goal configuration. A waypoint that the hand stops getting closer to
+(blocked by contact or the arm's reach) is dropped after a few steps rather than after its ``max_steps``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, replace
 import mujoco
 import numpy as np
 from gymnasium_robotics.envs.franka_kitchen import franka_env
+from gymnasium_robotics.envs.franka_kitchen.kitchen_env import BONUS_THRESH, OBS_ELEMENT_GOALS, OBS_ELEMENT_INDICES
 
 from common.envs.kitchen import goal_reached, split_state
 
@@ -26,6 +29,8 @@ ACT_SCALE = 2.0  # rad/s per unit action (FrankaRobot.act_rng)
 TRACK_GAIN = 1.8  # the position actuators cover about half of a commanded joint step per env step
 MAX_STEP = 0.035  # metres the end effector may move per env step
 OPEN, CLOSE = 1.0, -1.0
+STALL_STEPS, STALL_GAIN = 6, 0.01  # a waypoint is given up when 6 steps brought it less than 1 cm closer (blocked)
+FINISH_FRAC = 0.5  # an object closer to its goal than this fraction of the env's threshold is done: move on
 ALL_OBJECTS = ("microwave", "kettle", "light switch", "slide cabinet", "bottom burner", "top burner", "hinge cabinet")
 
 
@@ -37,6 +42,7 @@ class Waypoint:
     yaw: float = 0.0  # rotation (rad) about world +z
     tol: float = 0.025  # metres: close enough to move on
     max_steps: int = 25  # give up on this waypoint after this many steps (blocked by contact)
+    step: float = 0.0  # metres the target may lead the end effector per env step (0: MAX_STEP); more lead pushes harder
 
 
 Sites = Callable[[str], np.ndarray]
@@ -64,11 +70,15 @@ def microwave(site: Sites) -> list[Waypoint]:
 
 
 def kettle(site: Sites) -> list[Waypoint]:
-    # Push the kettle from behind (-y) onto the top-left burner (+0.4 y); from above, to clear the stove.
-    k = site("kettle_site") + [0.0, 0.0, -0.12]  # handle bar -> upper body
-    back = k + [0.0, -0.17, 0.0]
-    return [Waypoint(back + [0, -0.05, 0.2], CLOSE, tol=0.03, max_steps=20), Waypoint(back, CLOSE, tol=0.025, max_steps=15),
-            Waypoint(back + [0.03, 0.45, 0.0], CLOSE, max_steps=45)]
+    # Push the kettle's box body (0.24 m square, 0.12 m tall) from behind (-y) towards the top-left
+    # burner (+0.4 y, +0.04 x), low down so that it slides rather than tips, and under the handle arch.
+    # The closed fingertips touch it about 0.19 m behind the kettle's centre; the target stops the hand
+    # short of the goal (the kettle slides on a little) and leads it by 6 cm a step to push hard enough.
+    # The arm cannot reach much further at this height: the push usually stalls just past the goal region.
+    base = site("kettle_site") + [0.0, 0.0, -0.258]  # the handle's top is 0.258 m above the kettle's base
+    back = base + [0.0, -0.18, 0.08]
+    return [Waypoint(back + [0, -0.04, 0.12], CLOSE, tol=0.04, max_steps=20), Waypoint(back, CLOSE, tol=0.02, max_steps=15),
+            Waypoint(base + [0.08, 0.16, 0.08], CLOSE, max_steps=60, step=0.06)]
 
 
 def light_switch(site: Sites) -> list[Waypoint]:
@@ -111,6 +121,11 @@ PRIMITIVES: dict[str, Callable[[Sites], list[Waypoint]]] = {
 }
 
 
+def goal_distance(qpos: np.ndarray, obj: str) -> float:
+    """How far ``obj``'s joints are from their goal (the env's measure; done below ``BONUS_THRESH``)."""
+    return float(np.linalg.norm(qpos[OBS_ELEMENT_INDICES[obj]] - OBS_ELEMENT_GOALS[obj]))
+
+
 def _rot(axis: int, angle: float) -> np.ndarray:
     c, s = np.cos(angle), np.sin(angle)
     i, j = [(1, 2), (2, 0), (0, 1)][axis]
@@ -137,6 +152,7 @@ class KitchenExpert:
         self.current: str | None = None  # object being worked on
         self.plan: list[Waypoint] = []
         self.steps = 0  # steps spent on the current waypoint
+        self.errs: list[float] = []  # the current waypoint's remaining distance, step by step
         self.rot0: np.ndarray | None = None  # end-effector orientation at the start of the episode
         self.last_wp = Waypoint(np.zeros(3))  # the waypoint tracked last (its orientation is held while backing off)
 
@@ -159,6 +175,7 @@ class KitchenExpert:
         approach = replace(approach, max_steps=max(approach.max_steps, 45))  # it may cross the kitchen
         self.plan = [release, back, approach, *rest]
         self.steps = 0
+        self.errs = []
 
     def get_action(self, state: np.ndarray) -> np.ndarray:
         qpos, _ = split_state(state)
@@ -167,6 +184,8 @@ class KitchenExpert:
         mujoco.mj_comPos(self.model, self.data)
         if self.rot0 is None:
             self.rot0 = self.data.site_xmat[self.ee].reshape(3, 3).copy()
+        if self.current is not None and self.plan and goal_distance(qpos, self.current) < FINISH_FRAC * BONUS_THRESH:
+            self.plan = []  # well inside the goal region: no need to finish the overshoot
         if not self.plan:  # the primitive ran out (they overshoot the goal on purpose): next object
             self._start_next(qpos)
         if not self.plan:  # nothing left: hold the pose (a zero action lets the arm sag under gravity)
@@ -174,9 +193,12 @@ class KitchenExpert:
         wp = self.last_wp = self.plan[0]
         action, err = self._track(wp)
         self.steps += 1
-        if err < wp.tol or self.steps >= wp.max_steps:
+        self.errs.append(err)
+        stalled = len(self.errs) > STALL_STEPS and self.errs[-1 - STALL_STEPS] - err < STALL_GAIN
+        if err < wp.tol or self.steps >= wp.max_steps or stalled:
             self.plan.pop(0)
             self.steps = 0
+            self.errs = []
         return action
 
     @staticmethod
@@ -188,8 +210,9 @@ class KitchenExpert:
         ee = self.data.site_xpos[self.ee]
         dx = wp.pos - ee
         err = float(np.linalg.norm(dx))
-        if err > MAX_STEP:
-            dx = dx * MAX_STEP / err
+        lead = wp.step or MAX_STEP
+        if err > lead:
+            dx = dx * lead / err
         target = _rot(2, wp.yaw) @ _rot(1, wp.roll) @ self.rot0
         rot = self.data.site_xmat[self.ee].reshape(3, 3)
         dr = 0.5 * sum(np.cross(rot[:, i], target[:, i]) for i in range(3))

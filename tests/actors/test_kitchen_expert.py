@@ -12,6 +12,7 @@ from actors.kitchen_expert import ALL_OBJECTS, KitchenExpert
 from actors.scripted import make_expert
 from common.cli import main as moto
 from common.envs.kitchen import goal_reached
+from common.tasks import task_spec
 from storage import TrajectoryStore
 
 
@@ -40,6 +41,24 @@ def test_expert_opens_microwave_then_flips_light_switch(seed):
 def test_expert_moves_slide_cabinet_and_turns_burners():
     done = _run(["slide cabinet", "bottom burner", "top burner"], 260)
     assert {"slide cabinet", "bottom burner", "top burner"} <= done
+
+
+@pytest.mark.parametrize("task", ["kitchen/mixed", "kitchen/partial"])
+def test_expert_completes_every_task_object_within_an_episode(task):
+    """All four target objects in place at the same step of a 280-step episode (about step 210)."""
+    objects = task_spec(task).objects
+    env = gym.make("FrankaKitchen-v1", remove_task_when_completed=False, terminate_on_tasks_completed=False,
+                   max_episode_steps=280)
+    obs, _ = env.reset(seed=3)
+    qpos = env.unwrapped.robot_env.data.qpos
+    expert, full_at = make_expert(task), None
+    for t in range(1, 281):
+        obs, *_ = env.step(expert.get_action(obs["observation"]))
+        if all(goal_reached(qpos, o) for o in objects):
+            full_at = t
+            break
+    env.close()
+    assert full_at is not None and full_at <= 250, f"{task}: not all of {objects} in place at once (by step {full_at})"
 
 
 def test_make_expert_orders_task_objects_first():
