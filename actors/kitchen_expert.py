@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 import mujoco
 import numpy as np
 from gymnasium_robotics.envs.franka_kitchen import franka_env
-from gymnasium_robotics.envs.franka_kitchen.kitchen_env import BONUS_THRESH, OBS_ELEMENT_GOALS, OBS_ELEMENT_INDICES
+from gymnasium_robotics.envs.franka_kitchen.kitchen_env import BONUS_THRESH
 
-from common.envs.kitchen import goal_reached, split_state
+from common.envs.kitchen import goal_distance, goal_reached, split_state
 
 MODEL_XML = os.path.join(os.path.dirname(franka_env.__file__), "../assets/kitchen_franka/kitchen_assets/kitchen_env_model.xml")
 DT = 0.08  # seconds per env step (frame_skip 40 x 2 ms)
@@ -121,11 +121,6 @@ PRIMITIVES: dict[str, Callable[[Sites], list[Waypoint]]] = {
 }
 
 
-def goal_distance(qpos: np.ndarray, obj: str) -> float:
-    """How far ``obj``'s joints are from their goal (the env's measure; done below ``BONUS_THRESH``)."""
-    return float(np.linalg.norm(qpos[OBS_ELEMENT_INDICES[obj]] - OBS_ELEMENT_GOALS[obj]))
-
-
 def _rot(axis: int, angle: float) -> np.ndarray:
     c, s = np.cos(angle), np.sin(angle)
     i, j = [(1, 2), (2, 0), (0, 1)][axis]
@@ -151,8 +146,7 @@ class KitchenExpert:
         self.queue = list(self.order)  # objects not yet attempted
         self.current: str | None = None  # object being worked on
         self.plan: list[Waypoint] = []
-        self.steps = 0  # steps spent on the current waypoint
-        self.errs: list[float] = []  # the current waypoint's remaining distance, step by step
+        self.errs: list[float] = []  # the current waypoint's remaining distance, one entry per step spent on it
         self.rot0: np.ndarray | None = None  # end-effector orientation at the start of the episode
         self.last_wp = Waypoint(np.zeros(3))  # the waypoint tracked last (its orientation is held while backing off)
 
@@ -174,7 +168,6 @@ class KitchenExpert:
         approach, *rest = PRIMITIVES[self.current](self._site)
         approach = replace(approach, max_steps=max(approach.max_steps, 45))  # it may cross the kitchen
         self.plan = [release, back, approach, *rest]
-        self.steps = 0
         self.errs = []
 
     def get_action(self, state: np.ndarray) -> np.ndarray:
@@ -192,12 +185,10 @@ class KitchenExpert:
             self.plan = [Waypoint(self.data.site_xpos[self.ee].copy(), OPEN, max_steps=10**9)]
         wp = self.last_wp = self.plan[0]
         action, err = self._track(wp)
-        self.steps += 1
         self.errs.append(err)
         stalled = len(self.errs) > STALL_STEPS and self.errs[-1 - STALL_STEPS] - err < STALL_GAIN
-        if err < wp.tol or self.steps >= wp.max_steps or stalled:
+        if err < wp.tol or len(self.errs) >= wp.max_steps or stalled:
             self.plan.pop(0)
-            self.steps = 0
             self.errs = []
         return action
 

@@ -33,9 +33,14 @@ SCENE_CAMERA = FreeCamera(
 ROBOT_DOF = 9  # 7 arm joints + 2 gripper fingers lead qpos (9) and qvel (9)
 
 
+def goal_distance(qpos: np.ndarray, obj: str) -> float:
+    """How far ``obj``'s joints in ``qpos`` are from their goal (gymnasium-robotics' measure)."""
+    return float(np.linalg.norm(qpos[OBS_ELEMENT_INDICES[obj]] - OBS_ELEMENT_GOALS[obj]))
+
+
 def goal_reached(qpos: np.ndarray, obj: str) -> bool:
     """Whether ``obj``'s joints in ``qpos`` are within gymnasium-robotics' threshold of its goal."""
-    return bool(np.linalg.norm(qpos[OBS_ELEMENT_INDICES[obj]] - OBS_ELEMENT_GOALS[obj]) < BONUS_THRESH)
+    return goal_distance(qpos, obj) < BONUS_THRESH
 
 
 def split_state(state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

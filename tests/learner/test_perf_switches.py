@@ -42,7 +42,7 @@ def test_switch_trains_and_matches_the_plain_update(switch, rtol, baseline, tmp_
     learner.load(tmp_path / "c.pt")
 
 
-def test_bf16_autocast_really_runs_the_model_in_bf16(monkeypatch):
+def test_bf16_autocast_really_runs_the_model_in_bf16():
     learner, _ = _train("perf.amp_bf16=true", steps=0)
     dtypes = []
     head = learner.world_model.reward_head
