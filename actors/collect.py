@@ -1,7 +1,8 @@
 """``moto collect-demos``: record scripted-expert episodes (MetaWorld, Franka Kitchen) into a store (the offline data).
 
-``collect_demos`` is what the driver calls when the offline store is missing; the CLI handler wraps
-it with a progress bar and a summary. Episodes are stored with ``source="offline"`` and
+``collect_demos`` records a given number of episodes; ``deploy.demos.ensure_demos`` (the driver, the
+dataset builders) calls it for the ones a demos store is missing. The CLI handler wraps it with a
+progress bar and a summary. Episodes are stored with ``source="offline"`` and
 ``policy_version=-1``; seeds follow (seed, worker index, episode counter), so a rerun reproduces them.
 """
 
@@ -12,10 +13,11 @@ import copy
 from collections.abc import Callable
 
 from common.config import EnvConfig, MotoConfig
+from common.episode import EpisodeStats
 from common.errors import UserError
 from common.tasks import UnknownTaskError, task_spec
 
-Progress = Callable[[dict], None]  # called with each finished episode's stats
+Progress = Callable[[EpisodeStats], None]  # called with each finished episode's stats
 
 
 def _demo_config(cfg_env: EnvConfig, task_id: str, seed: int) -> MotoConfig:
@@ -34,7 +36,7 @@ def _check_task(task_id: str) -> None:
 
 
 def collect_demos(cfg_env: EnvConfig, task_id: str, n_episodes: int, store_url: str, seed: int = 0,
-                  workers: int = 0, progress: Progress | None = None) -> list[dict]:
+                  workers: int = 0, progress: Progress | None = None) -> list[EpisodeStats]:
     """Record ``n_episodes`` scripted demos of ``task_id`` into ``store_url``; returns their stats.
 
     ``workers=0`` runs in this process; ``workers=N`` uses N Ray actors (starting a local Ray when
@@ -49,7 +51,7 @@ def collect_demos(cfg_env: EnvConfig, task_id: str, n_episodes: int, store_url: 
     return _collect_ray(cfg, n_episodes, store_url, workers, progress)
 
 
-def _collect_here(cfg: MotoConfig, n_episodes: int, store_url: str, progress: Progress | None) -> list[dict]:
+def _collect_here(cfg: MotoConfig, n_episodes: int, store_url: str, progress: Progress | None) -> list[EpisodeStats]:
     from actors.worker import RolloutWorkerCore
 
     core = RolloutWorkerCore(cfg, store_url, 0, scripted=True)
@@ -65,7 +67,8 @@ def _collect_here(cfg: MotoConfig, n_episodes: int, store_url: str, progress: Pr
         core.close()
 
 
-def _collect_ray(cfg: MotoConfig, n_episodes: int, store_url: str, workers: int, progress: Progress | None) -> list[dict]:
+def _collect_ray(cfg: MotoConfig, n_episodes: int, store_url: str, workers: int,
+                 progress: Progress | None) -> list[EpisodeStats]:
     import ray
 
     from actors.worker import make_rollout_workers
@@ -78,7 +81,7 @@ def _collect_ray(cfg: MotoConfig, n_episodes: int, store_url: str, workers: int,
         # Static split: worker i always plays the same episode counters, so seeds are reproducible.
         refs = [actors[i % workers].run.remote(1) for i in range(n_episodes)]
         order = {ref: i for i, ref in enumerate(refs)}
-        stats: list[dict | None] = [None] * n_episodes
+        stats: list[EpisodeStats | None] = [None] * n_episodes
         pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
@@ -94,13 +97,13 @@ def _collect_ray(cfg: MotoConfig, n_episodes: int, store_url: str, workers: int,
             ray.shutdown()
 
 
-def summarize(stats: list[dict]) -> dict:
+def summarize(stats: list[EpisodeStats]) -> dict:
     n = len(stats)
     return {
         "episodes": n,
-        "successes": sum(bool(s["success"]) for s in stats),
-        "mean_return": sum(s["return"] for s in stats) / max(n, 1),
-        "mean_length": sum(s["length"] for s in stats) / max(n, 1),
+        "successes": sum(s.success for s in stats),
+        "mean_return": sum(s.episode_return for s in stats) / max(n, 1),
+        "mean_length": sum(s.length for s in stats) / max(n, 1),
     }
 
 
@@ -112,9 +115,9 @@ def main(args: argparse.Namespace) -> int:
     _check_task(args.task)
     cfg = load_config([f"task={args.task}"])  # the task preset sets episode length and action repeat
     with tqdm(total=args.episodes, desc=f"demos {args.task}", unit="ep") as bar:
-        def on_episode(stat: dict) -> None:
+        def on_episode(stat: EpisodeStats) -> None:
             bar.update(1)
-            bar.set_postfix(success=stat["success"], ret=f"{stat['return']:.1f}")
+            bar.set_postfix(success=stat.success, ret=f"{stat.episode_return:.1f}")
 
         stats = collect_demos(cfg.env, args.task, args.episodes, args.store, seed=args.seed,
                               workers=args.workers, progress=on_episode)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from actors.agents import Agent, LearnedAgent
 from actors.threads import limit_threads, thread_env
 from actors.weights import BoardWeightSource, WeightSource
 from common.config import MotoConfig
-from common.episode import EpisodeBuilder, EpisodeMeta
+from common.episode import EpisodeBuilder, EpisodeMeta, EpisodeStats
 from common.tasks import task_spec
 
 EnvFactory = Callable[[Any, int], Any]  # (EnvConfig, seed) -> env
@@ -37,6 +38,18 @@ EnvFactory = Callable[[Any, int], Any]  # (EnvConfig, seed) -> env
 def derive_seed(*parts: int) -> int:
     """A reproducible 31-bit seed from (run seed, worker index, counter, ...); distinct per tuple."""
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0] >> 1)
+
+
+@dataclass
+class _Round:
+    """The envs of one round: seed and builder of each episode being played (the first k envs), and per
+    env slot its latest frame and info and whether it is done (idle slots are done from the start)."""
+
+    seeds: list[int]
+    builders: list[EpisodeBuilder]
+    frames: np.ndarray  # (envs, H, W, 3) uint8: what the policy sees next
+    infos: list[dict | None]
+    done: np.ndarray  # (envs,) bool
 
 
 def _default_env_factory(env_cfg: Any, seed: int) -> Any:
@@ -154,8 +167,8 @@ class RolloutWorkerCore:
         source: str | None = None,
         store: bool = True,
         record_frames: bool = False,
-    ) -> list[dict]:
-        """Play ``n_episodes`` and return one stats dict per episode.
+    ) -> list[EpisodeStats]:
+        """Play ``n_episodes`` and return one ``EpisodeStats`` per episode.
 
         ``source`` defaults to "offline" for scripted workers and "online" otherwise; evaluation
         uses ``deterministic=True, source="eval", store=False``. With ``record_frames`` the first
@@ -164,7 +177,7 @@ class RolloutWorkerCore:
         if weights is not None and not self.scripted:
             self.load_weights(weights)
         source = source or ("offline" if self.scripted else "online")
-        stats: list[dict] = []
+        stats: list[EpisodeStats] = []
         while len(stats) < n_episodes:
             if self.cfg.workers.weight_sync == "episode":
                 self.sync_weights()
@@ -172,8 +185,18 @@ class RolloutWorkerCore:
             stats += self._round(k, deterministic, source, store, record_frames and not stats)
         return stats
 
-    def _round(self, k: int, deterministic: bool, source: str, store: bool, record_frames: bool) -> list[dict]:
+    def _round(self, k: int, deterministic: bool, source: str, store: bool, record_frames: bool) -> list[EpisodeStats]:
+        """``k`` episodes side by side: reset, step to the end, then store and report each."""
         started = time.perf_counter()
+        episodes = self._reset(k)
+        first_version = self.agent.version
+        self._step_until_done(episodes, deterministic)
+        seconds = time.perf_counter() - started
+        return [self._finish(builder, seed, first_version, seconds, source, store, record_frames and i == 0)
+                for i, (builder, seed) in enumerate(zip(episodes.builders, episodes.seeds, strict=True))]
+
+    def _reset(self, k: int) -> _Round:
+        """Reset the first ``k`` envs with fresh seeds; the other slots idle (zero frames, done)."""
         n = len(self.envs)
         seeds, builders = [], []
         infos: list[dict | None] = [None] * n
@@ -191,55 +214,51 @@ class RolloutWorkerCore:
                 frames = np.zeros((n, *obs.shape), np.uint8)  # idle slots keep zero frames
             frames[i] = obs
         assert frames is not None
-        first_version = self.agent.version
-        is_first = np.ones(n, dtype=bool)
         done = np.zeros(n, dtype=bool)
         done[k:] = True
+        return _Round(seeds, builders, frames, infos, done)
+
+    def _step_until_done(self, episodes: _Round, deterministic: bool) -> None:
+        """One batched policy call per step over all envs, until each has terminated or truncated."""
+        is_first = np.ones(len(self.envs), dtype=bool)
         limit = self.cfg.env.max_episode_steps  # the env truncates; this only guards against one that does not
         for t in range(limit):
             if self.cfg.workers.weight_sync == "steps" and self._steps_since_sync >= self.cfg.workers.weight_sync_steps:
                 self.sync_weights()
             t0 = time.perf_counter()
-            actions = self.agent.act(frames, infos, is_first, deterministic)
+            actions = self.agent.act(episodes.frames, episodes.infos, is_first, deterministic)
             self.policy_seconds += time.perf_counter() - t0
             is_first[:] = False
-            for i in np.flatnonzero(~done):
+            for i in np.flatnonzero(~episodes.done):
                 obs, reward, terminated, truncated, info = self.envs[i].step(actions[i])
-                builders[i].step(actions[i], obs, reward, terminated, info)
-                frames[i], infos[i] = obs, info
+                episodes.builders[i].step(actions[i], obs, reward, terminated, info)
+                episodes.frames[i], episodes.infos[i] = obs, info
                 self.total_env_steps += 1
-                if terminated or truncated or t + 1 == limit:
-                    done[i] = True
+                episodes.done[i] = terminated or truncated or t + 1 == limit
             self._steps_since_sync += 1
-            if done.all():
+            if episodes.done.all():
                 break
-        seconds = time.perf_counter() - started
-        stats = []
-        for i, builder in enumerate(builders):
-            meta = EpisodeMeta(
-                task=self.cfg.env.task, source=source, policy_version=first_version, seed=seeds[i], worker=self.name
-            )
-            episode = builder.build(meta)
-            eid = self.store.append(episode) if store else None
-            stat = {
-                "episode_id": eid,
-                "return": episode.episode_return,
-                "success": bool(meta.success),
-                "length": episode.length,
-                "policy_version": first_version,
-                "policy_version_end": self.agent.version,
-                "env_steps": self.total_env_steps,  # this worker's agent steps so far (all episodes)
-                "seconds": seconds,
-                "worker": self.name,
-                "seed": seeds[i],
-                "source": source,
-            }
-            if meta.completion:
-                stat["completion"] = dict(meta.completion)
-            if record_frames and i == 0:
-                stat["frames"] = episode.image
-            stats.append(stat)
-        return stats
+
+    def _finish(self, builder: EpisodeBuilder, seed: int, first_version: int, seconds: float, source: str,
+                store: bool, record_frames: bool) -> EpisodeStats:
+        """Build the episode, append it to the store (unless ``store=False``) and report it."""
+        meta = EpisodeMeta(task=self.cfg.env.task, source=source, policy_version=first_version, seed=seed, worker=self.name)
+        episode = builder.build(meta)
+        return EpisodeStats(
+            episode_id=self.store.append(episode) if store else None,
+            episode_return=episode.episode_return,
+            success=bool(meta.success),
+            length=episode.length,
+            policy_version=first_version,
+            policy_version_end=self.agent.version,
+            env_steps=self.total_env_steps,
+            seconds=seconds,
+            worker=self.name,
+            seed=seed,
+            source=source,
+            completion=dict(meta.completion),
+            frames=episode.image if record_frames else None,
+        )
 
     def close(self) -> None:
         for env in self.envs:
@@ -264,7 +283,7 @@ class RolloutWorkerActor:
         # Fault injection for tests: die (like a crashed process) mid-run, first incarnation only.
         self._fail_after_steps = None if restarted else fail_after_steps
 
-    def run(self, n_episodes: int, weights: Any = None, **kwargs: Any) -> list[dict]:
+    def run(self, n_episodes: int, weights: Any = None, **kwargs: Any) -> list[EpisodeStats]:
         if self._fail_after_steps is not None:
             self._arm_failure(self._fail_after_steps)
         return self.core.run(n_episodes, weights, **kwargs)

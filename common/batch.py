@@ -18,7 +18,7 @@ class Batch:
     reward: torch.Tensor  # (B, T) float32
     is_first: torch.Tensor  # (B, T) bool: true at the reset frame of an episode
     is_terminal: torch.Tensor  # (B, T) bool
-    success: torch.Tensor  # (B, T) float32: 1 where the step belongs to a successful episode (BC filter f)
+    bc_filter: torch.Tensor  # (B, T) float32: f, 1 where the step belongs to a successful episode (meta.success)
 
     def to(self, device: torch.device | str, non_blocking: bool = True) -> Batch:
         return Batch(**{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking) for f in fields(self)})

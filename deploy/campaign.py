@@ -26,6 +26,7 @@ from common.config_loading import load_config_file
 from common.errors import UserError
 from deploy.campaign_spec import CampaignSpec, GridPoint, expand, load_spec
 from deploy.campaign_state import log_event, run_progress, status_table, write_heartbeat
+from deploy.demos import count_demos
 from deploy.offline_data import default_offline_url
 from deploy.run_dir import RunDirectory
 
@@ -82,14 +83,7 @@ def check_unchanged(point: GridPoint, run: RunDirectory) -> None:
 
 
 def _demos_ready(cfg: MotoConfig) -> bool:
-    from storage import TrajectoryStore
-
-    try:
-        store = TrajectoryStore.open(default_offline_url(cfg), create=False)
-        have = sum(store.meta(eid).task == cfg.env.task for eid in store.episode_ids())
-    except Exception:  # no store yet
-        return False
-    return have >= cfg.schedule.demo_episodes
+    return count_demos(default_offline_url(cfg), cfg.env.task) >= cfg.schedule.demo_episodes
 
 
 def _here() -> NodeAffinitySchedulingStrategy:
@@ -107,6 +101,80 @@ def _print_progress(points: list[GridPoint], campaign_dir: Path, running: list[s
                   f"episodes {r.episodes}/{r.episodes_target}, success {success}", flush=True)
 
 
+class _Grid:
+    """One ``run_campaign`` call's runs: those still to launch, in flight, finished and failed."""
+
+    def __init__(self, spec: CampaignSpec, campaign_dir: Path, limit: int):
+        self.campaign_dir, self.limit = campaign_dir, limit
+        self.points = expand(spec, campaign_dir)
+        campaign_dir.mkdir(parents=True, exist_ok=True)
+        self.runs = {p.name: RunDirectory(p.run_path(campaign_dir)) for p in self.points}
+        self.configs = {p.name: p.config() for p in self.points}
+        for p in self.points:
+            if self.runs[p.name].config_path.is_file() and not self.runs[p.name].summary_path.is_file():
+                check_unchanged(p, self.runs[p.name])
+        self.todo = [p for p in self.points if not self.runs[p.name].summary_path.is_file()]
+        self.done = len(self.points) - len(self.todo)
+        self.in_flight: dict[ray.ObjectRef, GridPoint] = {}
+        self.preparing_demos: dict[str, GridPoint] = {}  # offline URL -> the run generating its demos
+        self.failures: dict[str, str] = {}
+        resumable = sum(self.runs[p.name].config_path.is_file() for p in self.todo)
+        print(f"campaign {spec.name}: {len(self.points)} runs in {campaign_dir}; {self.done} finished, {resumable} to "
+              f"resume, {len(self.todo) - resumable} to start; at most {limit} at once", flush=True)
+
+    def running(self) -> list[str]:
+        return [p.name for p in self.in_flight.values()]
+
+    def launch_ready(self) -> None:
+        """Launch runs up to the limit; concurrent runs of one task would each generate the shared demos,
+        so while one run generates them the others of its task wait."""
+        for url, p in list(self.preparing_demos.items()):
+            if p not in self.in_flight.values() or _demos_ready(self.configs[p.name]):
+                del self.preparing_demos[url]
+        for p in list(self.todo):
+            if len(self.in_flight) >= self.limit:
+                break
+            cfg = self.configs[p.name]
+            url = default_offline_url(cfg)
+            if url in self.preparing_demos:
+                continue
+            if not _demos_ready(cfg):
+                self.preparing_demos[url] = p
+            self.todo.remove(p)
+            self._launch(p)
+
+    def _launch(self, p: GridPoint) -> None:
+        resume = self.runs[p.name].config_path.is_file()
+        run_path = str(self.runs[p.name].path)
+        ref = execute_run.options(scheduling_strategy=_here()).remote(list(p.overrides), run_path, resume)
+        self.in_flight[ref] = p
+        log_event(self.campaign_dir, run=p.name, event="start", resume=resume)
+        print(f"{'resuming' if resume else 'starting'} {p.name}", flush=True)
+
+    def collect(self, ref: ray.ObjectRef) -> None:
+        """A run's task returned: record it as finished, or as failed (it stays resumable on disk)."""
+        p = self.in_flight.pop(ref)
+        try:
+            info = ray.get(ref)
+        except Exception as e:  # the run stays interrupted on disk; a relaunch resumes it
+            self.failures[p.name] = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+            log_event(self.campaign_dir, run=p.name, event="failed", error=self.failures[p.name])
+            print(f"FAILED {p.name}: {self.failures[p.name]}", flush=True)
+            return
+        self.done += 1
+        log_event(self.campaign_dir, run=p.name, event="finished", **info)
+        r = run_progress(self.runs[p.name], set())
+        success = "n/a" if r.success != r.success else f"{100 * r.success:.0f}%"
+        print(f"[{self.done}/{len(self.points)}] finished {p.name}: final success {success}", flush=True)
+
+    def stop_all(self) -> None:
+        for ref, p in self.in_flight.items():
+            ray.cancel(ref, force=True)  # kills the run's driver process; its actors die with their owner
+            log_event(self.campaign_dir, run=p.name, event="stopped")
+        print(f"stopped with {len(self.in_flight)} runs in flight; relaunch to resume them", flush=True)
+        self.in_flight.clear()
+
+
 def run_campaign(
     spec: CampaignSpec,
     campaign_dir: str | Path,
@@ -120,76 +188,23 @@ def run_campaign(
     (as a lost node or Ctrl-C would) and the campaign returns, to be resumed by a relaunch.
     """
     campaign_dir = Path(campaign_dir).resolve()  # Ray workers need absolute paths
-    points = expand(spec, campaign_dir)
-    limit = max_concurrent or spec.max_concurrent
-    campaign_dir.mkdir(parents=True, exist_ok=True)
-    runs = {p.name: RunDirectory(p.run_path(campaign_dir)) for p in points}
-    configs = {p.name: p.config() for p in points}
-    for p in points:
-        if runs[p.name].config_path.is_file() and not runs[p.name].summary_path.is_file():
-            check_unchanged(p, runs[p.name])
-    todo = [p for p in points if not runs[p.name].summary_path.is_file()]
-    done = len(points) - len(todo)
-    resumable = sum(runs[p.name].config_path.is_file() for p in todo)
-    print(f"campaign {spec.name}: {len(points)} runs in {campaign_dir}; {done} finished, {resumable} to resume, "
-          f"{len(todo) - resumable} to start; at most {limit} at once", flush=True)
-    in_flight: dict[ray.ObjectRef, GridPoint] = {}
-    preparing_demos: dict[str, GridPoint] = {}  # offline URL -> the run generating its demos
-    failures: dict[str, str] = {}
+    grid = _Grid(spec, campaign_dir, max_concurrent or spec.max_concurrent)
     last_print = time.time()
-
-    def launch(p: GridPoint) -> None:
-        resume = runs[p.name].config_path.is_file()
-        ref = execute_run.options(scheduling_strategy=_here()).remote(list(p.overrides), str(runs[p.name].path), resume)
-        in_flight[ref] = p
-        log_event(campaign_dir, run=p.name, event="start", resume=resume)
-        print(f"{'resuming' if resume else 'starting'} {p.name}", flush=True)
-
-    while todo or in_flight:
-        # Concurrent runs of one task would each generate the shared demos: let one do it first.
-        for url, p in list(preparing_demos.items()):
-            if p not in in_flight.values() or _demos_ready(configs[p.name]):
-                del preparing_demos[url]
-        for p in list(todo):
-            if len(in_flight) >= limit:
-                break
-            cfg = configs[p.name]
-            url = default_offline_url(cfg)
-            if url in preparing_demos:
-                continue
-            if not _demos_ready(cfg):
-                preparing_demos[url] = p
-            todo.remove(p)
-            launch(p)
-        write_heartbeat(campaign_dir, [p.name for p in in_flight.values()])
-        ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=poll_seconds)
+    while grid.todo or grid.in_flight:
+        grid.launch_ready()
+        write_heartbeat(campaign_dir, grid.running())
+        ready, _ = ray.wait(list(grid.in_flight), num_returns=1, timeout=poll_seconds)
         for ref in ready:
-            p = in_flight.pop(ref)
-            try:
-                info = ray.get(ref)
-            except Exception as e:  # the run stays interrupted on disk; a relaunch resumes it
-                failures[p.name] = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
-                log_event(campaign_dir, run=p.name, event="failed", error=failures[p.name])
-                print(f"FAILED {p.name}: {failures[p.name]}", flush=True)
-                continue
-            done += 1
-            log_event(campaign_dir, run=p.name, event="finished", **info)
-            r = run_progress(runs[p.name], set())
-            success = "n/a" if r.success != r.success else f"{100 * r.success:.0f}%"
-            print(f"[{done}/{len(points)}] finished {p.name}: final success {success}", flush=True)
-        if in_flight and time.time() - last_print >= PROGRESS_SECONDS:
-            _print_progress(points, campaign_dir, [p.name for p in in_flight.values()], done)
+            grid.collect(ref)
+        if grid.in_flight and time.time() - last_print >= PROGRESS_SECONDS:
+            _print_progress(grid.points, campaign_dir, grid.running(), grid.done)
             last_print = time.time()
         if should_stop is not None and should_stop():
-            for ref, p in in_flight.items():
-                ray.cancel(ref, force=True)  # kills the run's driver process; its actors die with their owner
-                log_event(campaign_dir, run=p.name, event="stopped")
-            print(f"stopped with {len(in_flight)} runs in flight; relaunch to resume them", flush=True)
-            in_flight.clear()
+            grid.stop_all()
             break
     write_heartbeat(campaign_dir, [])
-    print(status_table(points, campaign_dir, set()), flush=True)
-    return failures
+    print(status_table(grid.points, campaign_dir, set()), flush=True)
+    return grid.failures
 
 
 def _init_ray(spec: CampaignSpec, points: list[GridPoint], limit: int) -> bool:

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from actors.weights import WeightBoard
 from actors.worker import RolloutWorker, worker_actor_options
 from common.config import MotoConfig
+from common.episode import EpisodeStats
 from deploy.fleet import Fleet
 from deploy.offline_data import prepare_offline_data
 from deploy.report import plot_success_curve, summary_text
@@ -134,7 +135,7 @@ class Driver:
                     continue
                 for episode in stats:
                     eval_due = self._record_episode(episode)
-                    bar.update(episode["length"])
+                    bar.update(episode.length)
                     if eval_due and evaluating is None:
                         evaluating = self._launch_eval()
             last = sched.state.evals[-1]["success_rate"] if sched.state.evals else float("nan")
@@ -166,17 +167,17 @@ class Driver:
         if every and step // every > before // every:
             self._save_checkpoint()
 
-    def _record_episode(self, episode: dict) -> bool:
+    def _record_episode(self, episode: EpisodeStats) -> bool:
         sched = self.schedule
-        eval_due = sched.record_episode(episode["length"])
-        lag = max(0, sched.learner_steps - int(episode["policy_version"]))
+        eval_due = sched.record_episode(episode.length)
+        lag = max(0, sched.learner_steps - episode.policy_version)
         self.policy_lags.append(lag)
         x = sched.state.env_steps
-        sched.state.episode_curve.append([x, float(episode["success"]), float(episode["return"])])
-        self.writer.add_scalar("train/return", episode["return"], x)
-        self.writer.add_scalar("train/success", float(episode["success"]), x)
+        sched.state.episode_curve.append([x, float(episode.success), float(episode.episode_return)])
+        self.writer.add_scalar("train/return", episode.episode_return, x)
+        self.writer.add_scalar("train/success", float(episode.success), x)
         self.writer.add_scalar("train/policy_lag_steps", lag, x)
-        self.writer.add_scalar("train/policy_version", episode["policy_version"], x)
+        self.writer.add_scalar("train/policy_version", episode.policy_version, x)
         self.writer.add_scalar("train/episodes", sched.state.episodes, x)
         self.writer.add_scalar("train/env_steps_per_s", x / max(time.time() - self.started, 1e-6), x)
         return eval_due
@@ -190,11 +191,11 @@ class Driver:
         self._eval_launched_at = (self.schedule.state.env_steps, self.schedule.state.episodes, self.schedule.learner_steps)
         return self.eval_worker.run.remote(self.cfg.schedule.eval_episodes, deterministic=True, source="eval", store=False, record_frames=True)
 
-    def _record_eval(self, stats: list[dict]) -> None:
+    def _record_eval(self, stats: list[EpisodeStats]) -> None:
         env_steps, episodes, learner_steps = self._eval_launched_at
-        video = next((s.pop("frames") for s in stats if s.get("frames") is not None), None)
-        success = float(np.mean([s["success"] for s in stats])) if stats else 0.0
-        ret = float(np.mean([s["return"] for s in stats])) if stats else 0.0
+        video = next((s.frames for s in stats if s.frames is not None), None)
+        success = float(np.mean([s.success for s in stats])) if stats else 0.0
+        ret = float(np.mean([s.episode_return for s in stats])) if stats else 0.0
         state = self.schedule.state
         state.evals.append({"env_steps": env_steps, "episodes": episodes, "learner_steps": learner_steps, "success_rate": success, "mean_return": ret, "epsilon_u": self.epsilon_u})
         self.writer.add_scalar("eval/success_rate", success, env_steps)

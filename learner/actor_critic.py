@@ -6,7 +6,7 @@ MOTO (algo.value_expansion = True): twin state-action critics Q1, Q2 with Polyak
     L_model      = mean_{i,t,j} (Vbar(s^t_j) - Q_i(s^t_j, a^t_j))^2,   Vbar = V_hat from the target critics
     L_data       = mean_{i,j} (r_{j+1} + gamma Vbar(s^0_{j+1}) - Q_i(s^0_j, a_{j+1}))^2   (Batch alignment:
                    a_{j+1}, r_{j+1} are action[j+1], reward[j+1]; pairs where j+1 is_first are skipped)
-    L_pi_reg     = - mean_{real (s, a)} log pi(a | s) * f,  f = batch.success
+    L_pi_reg     = - mean_{real (s, a)} log pi(a | s) * f,  f = batch.bc_filter
     L_pi         = L_pi_model + beta L_pi_reg - actor_entropy * H[pi]
 
 DreamerV2 ablation (algo.value_expansion = False), a faithful simple variant of Dreamer's own
@@ -131,7 +131,7 @@ class ActorCritic(nn.Module):
         dist = self.actor(real.feat[:, :-1].detach())  # over (B, T-1, A)
         logp = dist.log_prob(batch.action[:, 1:])  # (B, T-1)
         valid = (~batch.is_first[:, 1:]).to(logp.dtype)  # (B, T-1)
-        f = batch.success[:, 1:].to(logp.dtype)  # (B, T-1), 1 where the trajectory achieved the goal
+        f = batch.bc_filter[:, 1:].to(logp.dtype)  # (B, T-1), 1 where the trajectory achieved the goal
         return -(logp * f * valid).sum() / valid.sum().clamp_min(1.0)
 
     def actor_loss(self, traj: Trajectory, real: RealTransitions) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -26,7 +26,7 @@ def synthetic_batch(cfg: MotoConfig, seed: int = 0) -> Batch:
         reward=torch.rand(b, t, generator=g),
         is_first=is_first,
         is_terminal=torch.zeros(b, t, dtype=torch.bool),
-        success=torch.ones(b, t),
+        bc_filter=torch.ones(b, t),
     )
 
 

@@ -1,9 +1,12 @@
-"""``moto pretrain STORE [overrides] --steps N --run-dir DIR``: offline pre-training from a store, no actors."""
+"""``moto pretrain STORE [overrides] --steps N --run-dir DIR``: offline pre-training from a store, no actors.
+
+The same ``LearnerService`` the driver runs as a Ray actor, here in-process: one training loop, one
+set of TensorBoard tags (``<run_dir>/tb/learner``), one checkpoint name (``<run_dir>/learner.pt``).
+"""
 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 from tqdm import tqdm
@@ -11,53 +14,44 @@ from tqdm import tqdm
 from common.config import MotoConfig
 from common.config_loading import load_config, save_config
 from common.errors import UserError
-from learner.learner import Learner, resolve_device
+from learner.learner import Learner
+from learner.service import CHECKPOINT_FILE, LearnerService
 
 
-def _action_dim(sampler) -> int:
-    episodes = sampler.episodes(source="offline")
+def _check_offline(service: LearnerService) -> None:
+    episodes = service.sampler.episodes(source="offline")
     if not episodes:
         raise UserError("the store has no offline episodes to pre-train on; record some with `moto collect-demos`.")
-    return int(episodes[0].action.shape[-1])
+    stored, wanted = int(episodes[0].action.shape[-1]), service.learner.action_dim
+    if stored != wanted:
+        raise UserError(f"the store's actions have {stored} dimensions, task {service.cfg.env.task} has {wanted}; "
+                        f"pass the store's task (task=...)")
 
 
 def pretrain(cfg: MotoConfig, store_url: str, steps: int, run_dir: str | Path) -> Learner:
     """N_offline gradient steps on the store's episodes; TensorBoard logs and a final checkpoint in ``run_dir``."""
-    from torch.utils.tensorboard import SummaryWriter
-
-    from learner.diagnostics import log_diagnostics, log_scalars
-    from storage import Sampler, TrajectoryStore
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
-    store = TrajectoryStore.open(store_url, create=False)
-    learner_device = resolve_device(cfg.device)
-    # the sampler pins its batches when the learner is on CUDA
-    sampler = Sampler(store, cfg.algo.batch_size, cfg.algo.seq_len, device=str(learner_device), seed=cfg.seed)
-    writer = SummaryWriter(str(run_dir / "tb"))
+    service = LearnerService(cfg, store_url, str(run_dir))
     try:
-        offline = sampler.episodes(source="offline")
-        action_dim = _action_dim(sampler)
-        learner = Learner(cfg, action_dim, device=learner_device)
-        started = time.time()
-        bar = tqdm(range(steps), desc="pretrain", disable=not cfg.logging.progress, unit="step")
-        for _ in bar:
-            metrics = learner.train_step(sampler.sample())
-            if learner.step % cfg.logging.log_every == 0 or learner.step == steps:
-                metrics["perf/steps_per_s"] = learner.step / max(time.time() - started, 1e-9)
-                log_scalars(writer, metrics, learner.step)
+        _check_offline(service)
+        every = cfg.schedule.checkpoint_every
+        with tqdm(total=steps, desc="pretrain", disable=not cfg.logging.progress, unit="step") as bar:
+            while service.step < steps:
+                n = min(max(cfg.logging.log_every, 1), steps - service.step)
+                if every:
+                    n = min(n, every - service.step % every)  # a chunk ends on each checkpoint step
+                metrics = service.train(n)
+                bar.update(n)
                 bar.set_postfix(image=f"{metrics['model/image_mse']:.4f}", reward=f"{metrics['model/reward_mse']:.4f}")
-            if cfg.logging.diagnostics_every and learner.step % cfg.logging.diagnostics_every == 0:
-                log_diagnostics(learner, offline, writer, learner.step)
-            if cfg.schedule.checkpoint_every and learner.step % cfg.schedule.checkpoint_every == 0:
-                learner.save(run_dir / "checkpoint.pt")
-        log_diagnostics(learner, offline, writer, learner.step)
-        learner.save(run_dir / "checkpoint.pt")
-        return learner
+                if every and service.step % every == 0:
+                    service.save(str(run_dir))
+        service.diagnostics()
+        service.save(str(run_dir))
+        return service.learner
     finally:
-        writer.close()
-        sampler.close()
+        service.close()
 
 
 def main(args: argparse.Namespace) -> int:
@@ -65,5 +59,5 @@ def main(args: argparse.Namespace) -> int:
     steps = args.steps if args.steps is not None else cfg.schedule.offline_steps
     run_dir = args.run_dir or str(Path(cfg.logging.root) / (cfg.run_name or f"pretrain-{cfg.env.task.replace('/', '-')}-s{cfg.seed}"))
     learner = pretrain(cfg, args.store, steps, run_dir)
-    print(f"pre-trained {learner.step} steps; checkpoint: {Path(run_dir) / 'checkpoint.pt'}")
+    print(f"pre-trained {learner.step} steps; checkpoint: {Path(run_dir) / CHECKPOINT_FILE}")
     return 0

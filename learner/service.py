@@ -3,6 +3,7 @@
 The driver calls ``train(n, phase)`` in chunks and publishes ``policy_weights()`` (an ObjectRef in
 Ray's object store) to the rollout workers; nothing but finished episodes, through the store, ever
 reaches the learner. Scalars and diagnostics go to TensorBoard under ``<run_dir>/tb/learner``.
+``moto pretrain`` (learner/pretrain.py) drives the same service in-process, without Ray.
 """
 
 from __future__ import annotations
@@ -19,7 +20,18 @@ from common.tasks import task_spec
 from learner.learner import Learner
 from storage import Sampler, TrajectoryStore
 
-CHECKPOINT_FILE = "learner.pt"
+CHECKPOINT_FILE = "learner.pt"  # the one name of a learner checkpoint, in run and pretrain directories
+LEGACY_CHECKPOINT_FILE = "checkpoint.pt"  # what `moto pretrain` wrote before it shared this service
+LEARNER_SPEED = "learner_steps_per_s"  # gradient steps per second: the train() result key and the TB tag's name
+
+
+def checkpoint_file(directory: str | Path) -> Path:
+    """The learner checkpoint in ``directory``: ``learner.pt``, or a pretrain directory's older ``checkpoint.pt``."""
+    directory = Path(directory)
+    for name in (CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE):
+        if (directory / name).is_file():
+            return directory / name
+    raise FileNotFoundError(f"no learner checkpoint in {directory}: neither {CHECKPOINT_FILE} nor {LEGACY_CHECKPOINT_FILE}")
 
 
 class LearnerService:
@@ -29,7 +41,7 @@ class LearnerService:
         self.cfg = cfg
         self.learner = Learner(cfg, task_spec(cfg.env.task).action_dim, cfg.device)
         if checkpoint:
-            self.learner.load(str(Path(checkpoint) / CHECKPOINT_FILE))
+            self.learner.load(str(checkpoint_file(checkpoint)))
         self.store = TrajectoryStore.open(store_url, create=False)
         self.sampler = Sampler(
             self.store,
@@ -66,9 +78,9 @@ class LearnerService:
                 sums.update({k: v * n for k, v in self.diagnostics().items()})  # reported as the chunk's value
         seconds = time.perf_counter() - started
         result = {key: value / max(n, 1) for key, value in sums.items()}
-        result["learner_steps_per_s"] = n / seconds if seconds > 0 else 0.0
+        result[LEARNER_SPEED] = n / seconds if seconds > 0 else 0.0
         result["learner_step"] = self.learner.step
-        self.writer.add_scalar("learner/steps_per_s", result["learner_steps_per_s"], self.learner.step)
+        self.writer.add_scalar(f"perf/{LEARNER_SPEED}", result[LEARNER_SPEED], self.learner.step)
         self.writer.add_scalar("store/episodes_in_memory", self.sampler.num_episodes, self.learner.step)
         self.writer.add_scalar("store/frames_in_memory", self.sampler.num_frames, self.learner.step)
         return result

@@ -74,8 +74,8 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def _raw_bytes(episode) -> int:
-    arrays = (episode.image, episode.action, episode.reward, episode.is_terminal, episode.success)
-    return sum(a.nbytes for a in arrays) + 2 * len(episode.reward)  # + is_first, is_last
+    arrays = (episode.image, episode.action, episode.reward, episode.is_terminal, episode.step_success)
+    return sum(a.nbytes for a in arrays)
 
 
 def _rate(make_batch, n: int) -> float:

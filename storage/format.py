@@ -5,6 +5,10 @@
     <root>/commits/<id>.json            commit marker, written last and atomically: meta, length, crc32s
 
 An episode exists only once its marker exists; everything under episodes/ without one is a leftover.
+
+Format 2 stores only what is read: format 1 also wrote ``is_first`` and ``is_last`` (derivable from the
+length, and rebuilt by the sampler) and called the per-step flag ``success``. Each marker records the
+format its episode was written in, so a store may hold both; format-1 episodes read as before.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 from common.episode import Episode, EpisodeMeta
 from storage.errors import CorruptEpisode, StoreError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ATTR_KEY = "moto_store"
 EPISODES = "episodes"
 COMMITS = "commits"
@@ -31,8 +35,12 @@ SOURCES = ("offline", "online", "eval")
 MAX_CHUNK_ROWS = 512  # MetaWorld (101 rows) and Kitchen (281) episodes fit in one chunk per array
 ZSTD_LEVEL = 3  # docs/storage.md: zstd-3 beats blosc-zstd-3 on frames, reads as fast
 
-# name -> (dtype, row shape taken from the episode); the order is the read order.
-ARRAYS = ("image", "action", "reward", "is_first", "is_last", "is_terminal", "success")
+# The arrays of an episode, in read order, by the format version its marker records.
+ARRAYS = ("image", "action", "reward", "is_terminal", "step_success")
+ARRAYS_BY_VERSION = {1: ("image", "action", "reward", "is_first", "is_last", "is_terminal", "success"), 2: ARRAYS}
+# Format 1 name -> Episode field, for the arrays an Episode still has (is_first/is_last are not read).
+V1_NAMES = {"image": "image", "action": "action", "reward": "reward", "is_terminal": "is_terminal",
+            "success": "step_success"}
 
 
 def compressors() -> list:
@@ -68,10 +76,8 @@ def episode_arrays(episode: Episode) -> dict[str, np.ndarray]:
         "image": np.ascontiguousarray(episode.image, dtype=np.uint8),
         "action": np.ascontiguousarray(episode.action, dtype=np.float32),
         "reward": np.ascontiguousarray(episode.reward, dtype=np.float32),
-        "is_first": episode.is_first,
-        "is_last": episode.is_last,
         "is_terminal": np.ascontiguousarray(episode.is_terminal, dtype=bool),
-        "success": np.ascontiguousarray(episode.success, dtype=bool),
+        "step_success": np.ascontiguousarray(episode.step_success, dtype=bool),
     }
     for name in ("action", "reward"):
         if not np.isfinite(arrays[name]).all():
@@ -104,11 +110,21 @@ def make_marker(episode_id: str, episode: Episode, arrays: dict[str, np.ndarray]
 def parse_marker(episode_id: str, raw: bytes) -> dict[str, Any]:
     try:
         marker = json.loads(raw)
-        if marker["id"] != episode_id or set(marker["arrays"]) != set(ARRAYS):
+        version = marker.get("format_version")
+        if version not in ARRAYS_BY_VERSION:
+            raise ValueError(f"format version {version!r}, this moto reads {sorted(ARRAYS_BY_VERSION)}; upgrade moto")
+        if marker["id"] != episode_id or set(marker["arrays"]) != set(ARRAYS_BY_VERSION[version]):
             raise ValueError("id or array list does not match")
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise CorruptEpisode(episode_id, f"unreadable commit marker ({e})") from e
     return marker
+
+
+def stored_arrays(marker: dict[str, Any]) -> dict[str, str]:
+    """Stored array name -> Episode field, for the arrays a reader needs of this marker's episode."""
+    if marker["format_version"] == 1:
+        return V1_NAMES
+    return {name: name for name in ARRAYS}
 
 
 def meta_from_marker(marker: dict[str, Any]) -> EpisodeMeta:

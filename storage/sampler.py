@@ -38,7 +38,7 @@ class _View:
 
     ids: tuple[str, ...]
     episodes: tuple[Episode, ...]
-    success: np.ndarray  # (episodes,) float32: 1.0 for every step of a successful episode (BC filter f)
+    bc_filter: np.ndarray  # (episodes,) float32: meta.success, spread over every step of a batch (BC filter f)
     index: WindowIndex
     frames: int
 
@@ -188,7 +188,7 @@ class Sampler:
         self._view = _View(
             ids=ids,
             episodes=episodes,
-            success=np.array([e.meta.success for e in episodes], np.float32),
+            bc_filter=np.array([e.meta.success for e in episodes], np.float32),
             index=WindowIndex(rows, self.seq_len),
             frames=sum(rows),
         )
@@ -246,9 +246,9 @@ class Sampler:
             out[name] = self._empty(shape, dtype)
             np.stack([window(ep, s) for ep, s in picks], out=out[name].numpy())
         out["is_first"] = torch.from_numpy(starts[:, None] + np.arange(T) == 0)  # (B, T): only a window at row 0
-        out["success"] = torch.from_numpy(np.repeat(view.success[episode_idx][:, None], T, axis=1))  # (B, T)
+        out["bc_filter"] = torch.from_numpy(np.repeat(view.bc_filter[episode_idx][:, None], T, axis=1))  # (B, T)
         if self._pin:
-            out["is_first"], out["success"] = out["is_first"].pin_memory(), out["success"].pin_memory()
+            out["is_first"], out["bc_filter"] = out["is_first"].pin_memory(), out["bc_filter"].pin_memory()
         return Batch(**out)
 
     def _empty(self, shape: tuple[int, ...], dtype: type) -> torch.Tensor:

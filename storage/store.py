@@ -66,6 +66,7 @@ class TrajectoryStore:
     def append(self, episode: Episode) -> str:
         """Store one whole episode and commit it atomically; returns its id."""
         arrays = fmt.episode_arrays(episode)  # raises before anything is written
+        self._upgrade_header()
         episode_id = fmt.new_episode_id()
         group = self._group.create_group(f"{fmt.EPISODES}/{episode_id}")
         for name, array in arrays.items():
@@ -80,6 +81,13 @@ class TrajectoryStore:
         marker = fmt.make_marker(episode_id, episode, arrays)
         self._commit(episode_id, marker)
         return episode_id
+
+    def _upgrade_header(self) -> None:
+        """Before the first episode in the current format joins an older store, say so in its header, so an
+        older moto refuses the store by its version ("upgrade moto") instead of calling the new episodes
+        corrupt. Episodes already there keep their format (each marker records its own)."""
+        if self._group.attrs[fmt.ATTR_KEY]["format_version"] < fmt.FORMAT_VERSION:
+            self._group.update_attributes({fmt.ATTR_KEY: {"format_version": fmt.FORMAT_VERSION}})
 
     def _commit(self, episode_id: str, marker: bytes) -> None:
         path = self._marker_path(episode_id)
@@ -126,10 +134,11 @@ class TrajectoryStore:
     def read(self, episode_id: str) -> Episode:
         """Load one committed episode; raises CorruptEpisode (naming it) if any check fails."""
         marker = self.marker(episode_id)
+        names = fmt.stored_arrays(marker)  # stored name -> Episode field (format 1 episodes differ)
         arrays: dict[str, np.ndarray] = {}
         try:
             group = zarr.open_group(self._group.store, path=f"{fmt.EPISODES}/{episode_id}", mode="r")
-            for name in fmt.ARRAYS:
+            for name in names:
                 arrays[name] = group[name][...]
         except Exception as e:  # crc32c mismatch, undecodable chunk, missing metadata: all mean damage
             raise CorruptEpisode(episode_id, f"cannot read its data ({type(e).__name__}: {e})") from e
@@ -139,14 +148,7 @@ class TrajectoryStore:
                 raise CorruptEpisode(episode_id, f"{name} is {array.shape} {array.dtype}, committed as {want['shape']} {want['dtype']}")
             if fmt.checksum(array) != want["crc32"]:
                 raise CorruptEpisode(episode_id, f"{name} does not match its committed checksum (missing or altered chunk)")
-        return Episode(
-            image=arrays["image"],
-            action=arrays["action"],
-            reward=arrays["reward"],
-            is_terminal=arrays["is_terminal"],
-            success=arrays["success"],
-            meta=fmt.meta_from_marker(marker),
-        )
+        return Episode(**{field: arrays[name] for name, field in names.items()}, meta=fmt.meta_from_marker(marker))
 
     # ---- inspection and repair ---------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:

@@ -66,6 +66,6 @@ def episode(
         action=action,
         reward=reward,
         is_terminal=flags,
-        success=step_success,
+        step_success=step_success,
         meta=EpisodeMeta(task="metaworld/drawer-open", source=source, seed=seed, success=success, worker="synthetic"),
     )

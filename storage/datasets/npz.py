@@ -76,7 +76,7 @@ class NpzSource:
         success = d["success"].astype(bool) if "success" in d else step_success(self.task_id, reward)
         meta = EpisodeMeta(task=self.task_id, source="offline", success=bool(success.any()))
         return Episode(image=d["image"], action=d["action"].astype(np.float32), reward=reward,
-                       is_terminal=terminal, success=success, meta=meta)
+                       is_terminal=terminal, step_success=success, meta=meta)
 
 
 def import_npz(folder: str | Path, task_id: str, store_url: str, progress: bool = True) -> ImportReport:
@@ -93,7 +93,7 @@ def episode_to_npz(episode: Episode) -> dict[str, np.ndarray]:
         "is_first": episode.is_first,
         "is_terminal": episode.is_terminal,
         "discount": (1.0 - episode.is_terminal).astype(np.float32),
-        "success": episode.success,
+        "success": episode.step_success,  # Dreamer's key for the per-step flag
     }
 
 

@@ -26,22 +26,22 @@ def test_new_version_is_picked_up_between_episodes_and_recorded(tmp_path):
     url = str(tmp_path / "store")
     core = RolloutWorkerCore(cfg, url, index=1, weight_source=source)
     (first,) = core.run(1)
-    assert first["policy_version"] == -1 and first["length"] == 100
+    assert first.policy_version == -1 and first.length == 100
 
     new = _weights(cfg, 123)
     source.publish(4, new)
     (second,) = core.run(1)
-    assert second["policy_version"] == 4 == core.agent.version
+    assert second.policy_version == 4 == core.agent.version
     key = "actor.net.0.weight" if "actor.net.0.weight" in new else next(iter(new))
     torch.testing.assert_close(core.agent.policy.net.state_dict()[key], new[key])
 
     store = TrajectoryStore.open(url)
     metas = {eid: store.meta(eid) for eid in store.episode_ids()}
-    assert [metas[s["episode_id"]].policy_version for s in (first, second)] == [-1, 4]
+    assert [metas[s.episode_id].policy_version for s in (first, second)] == [-1, 4]
     for s in (first, second):
-        meta = metas[s["episode_id"]]
-        assert meta.source == "online" and meta.worker == "worker-1" and meta.seed == s["seed"]
-        ep = store.read(s["episode_id"])
+        meta = metas[s.episode_id]
+        assert meta.source == "online" and meta.worker == "worker-1" and meta.seed == s.seed
+        ep = store.read(s.episode_id)
         assert ep.image.shape[0] == ep.action.shape[0] == ep.reward.shape[0] == 101  # T+1 rows
         assert np.abs(ep.action[1:]).max() <= 1.0 and np.abs(ep.action[1:]).max() > 0
     core.close()
@@ -54,7 +54,7 @@ def test_steps_sync_changes_weights_inside_an_episode():
     source.publish(2, _weights(cfg, 5))
     (stat,) = core.run(1, store=False)
     # the first action came from the initial weights; the poll after 4 steps loaded version 2
-    assert (stat["policy_version"], stat["policy_version_end"], stat["episode_id"]) == (-1, 2, None)
+    assert (stat.policy_version, stat.policy_version_end, stat.episode_id) == (-1, 2, None)
     core.close()
 
 
@@ -63,7 +63,7 @@ def test_two_envs_per_worker_render_their_own_frames(tmp_path):
     core = RolloutWorkerCore(cfg, str(tmp_path / "s"))
     a, b = core.run(2)
     store = TrajectoryStore.open(str(tmp_path / "s"))
-    img_a, img_b = store.read(a["episode_id"]).image, store.read(b["episode_id"]).image
+    img_a, img_b = store.read(a.episode_id).image, store.read(b.episode_id).image
     assert img_a.std() > 0 and img_b.std() > 0  # no black frames from a stale GL context
     assert not np.array_equal(img_a, img_b)  # each env rendered its own scene
     core.close()
@@ -74,11 +74,11 @@ def test_two_envs_per_worker_batch_and_eval_frames():
     core = RolloutWorkerCore(cfg, None, index=0)
     core.load_weights((1, _weights(cfg, 1)))
     stats = core.run(3, deterministic=True, source="eval", store=False, record_frames=True)
-    assert [s["length"] for s in stats] == [10, 10, 10]
-    assert {s["source"] for s in stats} == {"eval"} and {s["policy_version"] for s in stats} == {1}
-    assert len({s["seed"] for s in stats}) == 3
-    assert stats[0]["frames"].shape == (11, 64, 64, 3) and stats[0]["frames"].dtype == np.uint8
-    assert "frames" not in stats[1]
+    assert [s.length for s in stats] == [10, 10, 10]
+    assert {s.source for s in stats} == {"eval"} and {s.policy_version for s in stats} == {1}
+    assert len({s.seed for s in stats}) == 3
+    assert stats[0].frames.shape == (11, 64, 64, 3) and stats[0].frames.dtype == np.uint8
+    assert stats[1].frames is None
     assert core.total_env_steps == 30
     core.close()
 
@@ -93,9 +93,9 @@ def test_deterministic_runs_repeat_and_workers_get_distinct_seeds():
         stat = core.run(1, deterministic=True, store=False, record_frames=True)[0]
         runs.append(stat)
         core.close()
-    assert runs[0]["seed"] == runs[1]["seed"] == derive_seed(cfg.seed, 0, 0, 0)
-    np.testing.assert_array_equal(runs[0]["frames"], runs[1]["frames"])
-    assert runs[2]["seed"] != runs[0]["seed"]
+    assert runs[0].seed == runs[1].seed == derive_seed(cfg.seed, 0, 0, 0)
+    np.testing.assert_array_equal(runs[0].frames, runs[1].frames)
+    assert runs[2].seed != runs[0].seed
 
 
 def test_exploration_noise_reaches_executed_actions():

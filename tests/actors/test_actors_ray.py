@@ -44,14 +44,14 @@ def test_two_workers_share_a_store_and_follow_the_board(ray_session, tmp_path):
     second = ray.get([w.run.remote(2) for w in workers])
 
     stats = [s for per_worker in first + second for s in per_worker]
-    assert {s["worker"] for s in stats} == {"worker-0", "worker-1"}
-    assert [s["policy_version"] for s in stats] == [-1, -1, 3, 3, 3, 3]
-    assert len({s["seed"] for s in stats}) == 6
+    assert {s.worker for s in stats} == {"worker-0", "worker-1"}
+    assert [s.policy_version for s in stats] == [-1, -1, 3, 3, 3, 3]
+    assert len({s.seed for s in stats}) == 6
     store = TrajectoryStore.open(url)
-    assert sorted(store.episode_ids()) == sorted(s["episode_id"] for s in stats)
+    assert sorted(store.episode_ids()) == sorted(s.episode_id for s in stats)
     for s in stats:
-        assert store.meta(s["episode_id"]).policy_version == s["policy_version"]
-        assert store.read(s["episode_id"]).image.shape[0] == STEPS + 1
+        assert store.meta(s.episode_id).policy_version == s.policy_version
+        assert store.read(s.episode_id).image.shape[0] == STEPS + 1
     info = ray.get(workers[0].info.remote())
     assert info["policy_version"] == 3 and info["episodes"] == 3
     assert info["torch_threads"] == 1 and info["LP_NUM_THREADS"] == "0"  # workers.render_threads=1
@@ -76,7 +76,7 @@ def test_worker_killed_mid_episode_stores_nothing_partial_and_restarts(ray_sessi
     (stat,) = ray.get(worker.run.remote(1))
     assert info["pid"] != pid_before and info["seed_salt"] != 0  # a new process with fresh seeds
     ids = TrajectoryStore.open(url).episode_ids()
-    assert len(ids) == 2 and stat["episode_id"] in ids
+    assert len(ids) == 2 and stat.episode_id in ids
     for eid in ids:
         assert TrajectoryStore.open(url).read(eid).image.shape[0] == STEPS + 1
     ray.kill(worker, no_restart=True)
@@ -86,7 +86,7 @@ def test_collect_demos_with_ray_workers(ray_session, tmp_path):
     cfg = _cfg()
     url = str(tmp_path / "demos")
     stats = collect_demos(cfg.env, "metaworld/drawer-open", 3, url, seed=1, workers=2)
-    assert [s["worker"] for s in stats] == ["scripted-0", "scripted-1", "scripted-0"]
+    assert [s.worker for s in stats] == ["scripted-0", "scripted-1", "scripted-0"]
     store = TrajectoryStore.open(url)
     assert len(store.episode_ids()) == 3
     assert {store.meta(eid).source for eid in store.episode_ids()} == {"offline"}

@@ -22,7 +22,7 @@ def test_collect_demos_cli_drawer_open_succeeds_and_stores_offline_meta(tmp_path
         ep = store.read(eid)
         assert ep.meta.task == "metaworld/drawer-open"
         assert ep.meta.source == "offline" and ep.meta.policy_version == -1
-        assert ep.meta.success and ep.success.any()
+        assert ep.meta.success and ep.step_success.any()
         assert ep.image.shape == (101, 64, 64, 3) and ep.image.std() > 0  # 100 agent steps, not black
         assert np.abs(ep.action).max() <= 1.0 and not ep.action[0].any()
         seeds.add(ep.meta.seed)
@@ -34,11 +34,11 @@ def test_demo_seeds_are_reproducible(tmp_path):
     a = collect_demos(env, "metaworld/drawer-open", 2, str(tmp_path / "a"), seed=7)
     b = collect_demos(env, "metaworld/drawer-open", 2, str(tmp_path / "b"), seed=7)
     c = collect_demos(env, "metaworld/drawer-open", 1, str(tmp_path / "c"), seed=8)
-    assert [s["seed"] for s in a] == [s["seed"] for s in b]
-    assert [s["return"] for s in a] == [s["return"] for s in b]
-    assert c[0]["seed"] not in {s["seed"] for s in a}
-    first_a = TrajectoryStore.open(str(tmp_path / "a")).read(a[0]["episode_id"])
-    first_b = TrajectoryStore.open(str(tmp_path / "b")).read(b[0]["episode_id"])
+    assert [s.seed for s in a] == [s.seed for s in b]
+    assert [s.episode_return for s in a] == [s.episode_return for s in b]
+    assert c[0].seed not in {s.seed for s in a}
+    first_a = TrajectoryStore.open(str(tmp_path / "a")).read(a[0].episode_id)
+    first_b = TrajectoryStore.open(str(tmp_path / "b")).read(b[0].episode_id)
     np.testing.assert_array_equal(first_a.action, first_b.action)
 
 

@@ -75,7 +75,7 @@ def test_npz_without_optional_keys_gets_success_from_sparse_reward(tmp_path):
     store = TrajectoryStore.open(url)
     (eid,) = store.episode_ids()
     e = store.read(eid)
-    np.testing.assert_array_equal(e.success, [False, False, True, False, False])
+    np.testing.assert_array_equal(e.step_success, [False, False, True, False, False])
     assert e.meta.success and not e.is_terminal.any() and e.action.dtype == np.float32
 
 

@@ -35,7 +35,7 @@ def random_batch(cfg: MotoConfig, seed: int = 0, success: float = 1.0, action_di
         reward=reward,
         is_first=is_first,
         is_terminal=torch.zeros(b, t, dtype=torch.bool),
-        success=torch.full((b, t), float(success)),
+        bc_filter=torch.full((b, t), float(success)),
     )
 
 

@@ -25,7 +25,7 @@ def test_bc_term_is_zero_without_successful_transitions():
 
 def test_bc_matches_reference_on_partial_success():
     learner, real = _setup(success=1.0)
-    real.batch.success[1] = 0.0  # second sequence from a failed episode
+    real.batch.bc_filter[1] = 0.0  # second sequence from a failed episode
     batch = real.batch
     dist = learner.agent.actor(real.feat[:, :-1])
     logp = dist.log_prob(batch.action[:, 1:])  # (B, T-1): log pi(a_{j+1} | s_j)
@@ -35,7 +35,7 @@ def test_bc_matches_reference_on_partial_success():
             if batch.is_first[i, j + 1]:
                 continue
             count += 1
-            total += logp[i, j].item() * batch.success[i, j + 1].item()
+            total += logp[i, j].item() * batch.bc_filter[i, j + 1].item()
     assert abs(learner.agent.bc_loss(real).item() - (-total / count)) < 1e-5
 
 

@@ -18,7 +18,7 @@ def _episode(steps=12, seed=0) -> Episode:
         action=action,
         reward=rng.uniform(0, 1, steps + 1).astype(np.float32),
         is_terminal=np.zeros(steps + 1, bool),
-        success=np.ones(steps + 1, bool),
+        step_success=np.ones(steps + 1, bool),
         meta=EpisodeMeta(task="metaworld/drawer-open", source="offline"),
     )
 

@@ -46,7 +46,7 @@ def sample(episodes, b: int, t: int, rng: np.random.Generator) -> Batch:
         reward=stack("reward"),
         is_first=stack("first"),
         is_terminal=torch.zeros(b, t, dtype=torch.bool),
-        success=torch.zeros(b, t),
+        bc_filter=torch.zeros(b, t),
     )
 
 

@@ -42,10 +42,10 @@ def test_windows_stay_inside_episodes_and_mask_success(tmp_path):
     for _ in range(20):
         batch = sampler.sample()
         assert batch.image.shape == (32, 8, 8, 8, 3) and batch.image.dtype == torch.uint8
-        assert batch.action.shape == (32, 8, 4) and batch.success.dtype == torch.float32
+        assert batch.action.shape == (32, 8, 4) and batch.bc_filter.dtype == torch.float32
         for b, (tag, start) in enumerate(windows(batch)):
             assert start + 8 <= lengths[tag] + 1
-            assert batch.success[b].tolist() == [float(tag in {2, 4})] * 8
+            assert batch.bc_filter[b].tolist() == [float(tag in {2, 4})] * 8
             seen.add(tag)
     assert seen == {1, 2, 3, 4}
     sampler.close()

@@ -1,13 +1,15 @@
 """Round trips, validation before writing, clear errors for missing / foreign / newer stores, memory://."""
 
 import json
+import shutil
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
 import zarr
 
-from storage import StoreError, TrajectoryStore, synthetic
+from storage import CorruptEpisode, StoreError, TrajectoryStore, synthetic
 from storage import format as fmt
 
 
@@ -16,7 +18,7 @@ def small(seed: int, **kw):
 
 
 def assert_same(a, b):
-    for name in ("image", "action", "reward", "is_terminal", "success"):
+    for name in ("image", "action", "reward", "is_terminal", "step_success"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     assert a.meta == b.meta
 
@@ -98,7 +100,7 @@ def test_newer_format_version_is_refused(tmp_path):
     header = json.loads(header_path.read_text())
     header["attributes"][fmt.ATTR_KEY]["format_version"] = fmt.FORMAT_VERSION + 1
     header_path.write_text(json.dumps(header))
-    with pytest.raises(StoreError, match=r"format version 2, newer .*upgrade moto"):
+    with pytest.raises(StoreError, match=rf"format version {fmt.FORMAT_VERSION + 1}, newer .*upgrade moto"):
         TrajectoryStore.open(tmp_path / "s")
 
 
@@ -141,3 +143,40 @@ def test_creation_cut_short_before_the_header_is_finished_by_the_next_creator(tm
     store = TrajectoryStore.open(tmp_path / "s", create=True)
     store.append(small(0))
     assert len(TrajectoryStore.open(tmp_path / "s")) == 1
+
+
+FORMAT_1_STORE = Path(__file__).parent / "data" / "store_v1"  # written by the format-1 code, committed as is
+
+
+def test_format_1_store_reads_and_grows_in_the_current_format(tmp_path):
+    """Format 1 also stored is_first/is_last and called the per-step flag "success"; its episodes still
+    read (checksums included), new episodes beside them store only what is read, and the header's
+    version moves up so an older moto refuses the store by version instead of calling episodes corrupt."""
+    shutil.copytree(FORMAT_1_STORE, tmp_path / "s")
+    store = TrajectoryStore.open(tmp_path / "s")
+    old_ids = store.episode_ids()
+    assert [store.marker(i)["format_version"] for i in old_ids] == [1, 1]
+    first, second = (store.read(i) for i in old_ids)
+    assert first.length == 4 and first.meta.success and first.step_success.tolist() == [False, False, True, True, True]
+    assert second.length == 3 and second.is_terminal[-1] and second.meta.completion == {"microwave": True, "kettle": False}
+    assert store.verify() == []
+
+    new_id = store.append(small(7))
+    assert set(store.marker(new_id)["arrays"]) == {"image", "action", "reward", "is_terminal", "step_success"}
+    assert sorted(p.name for p in (tmp_path / "s" / "episodes" / new_id).iterdir() if p.is_dir()) == sorted(fmt.ARRAYS)
+    header = json.loads((tmp_path / "s" / "zarr.json").read_text())
+    assert header["attributes"][fmt.ATTR_KEY]["format_version"] == fmt.FORMAT_VERSION == 2
+    reopened = TrajectoryStore.open(tmp_path / "s")
+    assert reopened.episode_ids() == [*old_ids, new_id] and reopened.verify() == []
+    assert_same(reopened.read(old_ids[0]), first)
+
+
+def test_marker_of_an_unknown_format_names_its_version(tmp_path):
+    store = TrajectoryStore.open(tmp_path / "s", create=True)
+    eid = store.append(small(0))
+    path = tmp_path / "s" / "commits" / f"{eid}.json"
+    marker = json.loads(path.read_text())
+    marker["format_version"] = 9
+    path.write_text(json.dumps(marker))
+    with pytest.raises(CorruptEpisode, match="format version 9, this moto reads \\[1, 2\\]; upgrade moto"):
+        TrajectoryStore.open(tmp_path / "s").read(eid)

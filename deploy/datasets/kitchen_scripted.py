@@ -4,8 +4,8 @@ Episodes come from ``actors.kitchen_expert`` through the ordinary scripted rollo
 task preset (``configs/tasks/kitchen``: scene camera, no action repeat, 280 steps), so they look like
 the ones a live run records: the task's reward (objects in place), ``meta.completion`` (object ->
 completed at some step) and ``meta.success`` (all of the task's BC-filter objects in place at some
-step). Resumable like metaworld10: a store that already holds N episodes of the task gets only the
-missing ones, seeds continuing after them. The table is computed from the store.
+step). Resumable (``deploy.demos.ensure_demos``): a store that already holds N episodes of the task
+gets only the missing ones, seeds continuing after them. The table is computed from the store.
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from common.config_loading import load_config
+from common.episode import EpisodeStats
 from common.errors import UserError
 from common.tasks import task_spec
+from deploy.demos import ensure_demos, task_demo_ids
+from storage import TrajectoryStore
 from storage.datasets.importing import save_table_files
 
 DATASETS = {"kitchen-mixed": "kitchen/mixed", "kitchen-partial": "kitchen/partial"}
-DEMO_SEED_OFFSET = 200_000  # kitchen demo seeds never coincide with online or metaworld10 demo seeds
 
 
 @dataclass
@@ -36,33 +39,22 @@ class KitchenTable:
 
 
 def build_kitchen(name: str, store_url: str, episodes: int = 10, workers: int = 0, seed: int = 0,
-                  on_episode: Callable[[dict], None] | None = None) -> KitchenTable:
+                  on_episode: Callable[[EpisodeStats], None] | None = None) -> KitchenTable:
     """Fill ``store_url`` with ``episodes`` scripted demos of ``name``'s task (skipping those present)."""
-    from actors.collect import collect_demos
-    from common.config_loading import load_config
-    from storage import TrajectoryStore
-
     if name not in DATASETS:
         raise UserError(f"unknown kitchen dataset '{name}'; buildable: {', '.join(DATASETS)}")
     if episodes < 1:
         raise UserError(f"--episodes must be at least 1, got {episodes}")
     task_id = DATASETS[name]
-    store = TrajectoryStore.open(store_url, create=True)
-    have = [eid for eid in store.episode_ids() if store.meta(eid).task == task_id]
-    missing = episodes - len(have)
-    if missing > 0:
-        cfg = load_config([f"task={task_id}"])
-        collect_demos(cfg.env, task_id, missing, store_url, seed=DEMO_SEED_OFFSET + seed * 1000 + len(have),
-                      workers=workers, progress=on_episode)
+    env_cfg = load_config([f"task={task_id}"]).env  # the task preset: scene camera, no action repeat, 280 steps
+    ensure_demos(env_cfg, task_id, store_url, episodes, seed=seed, workers=workers, progress=on_episode)
     return summarize(store_url, task_id)
 
 
 def summarize(store_url: str, task_id: str) -> KitchenTable:
     """Per-object completion counts and the BC-filter count of what the store holds now."""
-    from storage import TrajectoryStore
-
     store = TrajectoryStore.open(store_url, create=True)
-    markers = [store.marker(eid) for eid in store.episode_ids() if store.meta(eid).task == task_id]
+    markers = [store.marker(eid) for eid in task_demo_ids(store, task_id)]
     n = len(markers)
     objects = task_spec(task_id).objects
     return KitchenTable(

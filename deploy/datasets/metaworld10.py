@@ -1,11 +1,11 @@
 """``moto datasets build metaworld10``: scripted-expert demos of the paper's ten MetaWorld tasks.
 
 Layout: one store per task, ``<root>/metaworld-<task>`` (e.g. ``runs/demos/metaworld-drawer-open``),
-the same path ``deploy.offline_data`` looks for with ``logging.root=runs``, so a run trains on these
-demos without generating its own. Each episode uses the task preset (``configs/tasks/metaworld``):
+``deploy.demos.demo_store_url``: the path the driver looks for with ``logging.root=runs``, so a run
+trains on these demos without generating its own. Each episode uses the task preset (``configs/tasks/metaworld``):
 paper camera, action repeat 2, 100 agent steps; ``meta.success`` is "success reached at any step".
-Resumable: a task's store that already holds N episodes of the task gets only the missing ones,
-with seeds continuing after the stored ones. The table (paper Table 1 analogue: per-task expert
+Resumable (``deploy.demos.ensure_demos``): a task's store that already holds N episodes of the task
+gets only the missing ones, with seeds continuing after the stored ones. The table (paper Table 1 analogue: per-task expert
 success and return) is computed from the stores, so it also covers earlier, interrupted builds.
 """
 
@@ -16,11 +16,13 @@ import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from common.config_loading import load_config
+from common.episode import EpisodeStats
 from common.errors import UserError
 from common.tasks import METAWORLD_TASKS
+from deploy.demos import demo_store_url, ensure_demos, task_demo_ids
+from storage import TrajectoryStore
 from storage.datasets.importing import save_table_files
-
-DEMO_SEED_OFFSET = 100_000  # as deploy.offline_data: demo seeds never coincide with online episode seeds
 
 
 @dataclass
@@ -41,17 +43,13 @@ class TaskRow:
 
 
 def task_store_url(root: str, task: str) -> str:
-    return f"{root.rstrip('/')}/metaworld-{task}"
+    return demo_store_url(root, f"metaworld/{task}")
 
 
 def build_metaworld10(root: str, episodes: int = 10, workers: int = 0, seed: int = 0,
                       tasks: Sequence[str] = METAWORLD_TASKS,
-                      on_episode: Callable[[str, dict], None] | None = None) -> list[TaskRow]:
+                      on_episode: Callable[[str, EpisodeStats], None] | None = None) -> list[TaskRow]:
     """Fill ``<root>/metaworld-<task>`` with ``episodes`` demos per task (skipping those present)."""
-    from actors.collect import collect_demos
-    from common.config_loading import load_config
-    from storage import TrajectoryStore
-
     unknown = [t for t in tasks if t not in METAWORLD_TASKS]
     if unknown:
         raise UserError(f"unknown MetaWorld task(s) {unknown}; the paper's ten are {', '.join(METAWORLD_TASKS)}")
@@ -59,29 +57,18 @@ def build_metaworld10(root: str, episodes: int = 10, workers: int = 0, seed: int
         raise UserError(f"--episodes must be at least 1, got {episodes}")
     for task in tasks:
         task_id = f"metaworld/{task}"
-        url = task_store_url(root, task)
-        have = _task_ids(TrajectoryStore.open(url, create=True), task_id)
-        missing = episodes - len(have)
-        if missing > 0:
-            cfg = load_config([f"task={task_id}"])
-            # Seed continues after the stored episodes: a resumed build repeats no episode.
-            collect_demos(cfg.env, task_id, missing, url, seed=DEMO_SEED_OFFSET + seed * 1000 + len(have), workers=workers,
-                          progress=(lambda stat, t=task: on_episode(t, stat)) if on_episode else None)
+        env_cfg = load_config([f"task={task_id}"]).env  # the task preset: camera, action repeat, length
+        ensure_demos(env_cfg, task_id, task_store_url(root, task), episodes, seed=seed, workers=workers,
+                     progress=(lambda stat, t=task: on_episode(t, stat)) if on_episode else None)
     return summarize(root, tasks)
-
-
-def _task_ids(store: object, task_id: str) -> list[str]:
-    return [eid for eid in store.episode_ids() if store.meta(eid).task == task_id]  # type: ignore[attr-defined]
 
 
 def summarize(root: str, tasks: Sequence[str] = METAWORLD_TASKS) -> list[TaskRow]:
     """Per-task expert success and return of what the stores hold now."""
-    from storage import TrajectoryStore
-
     rows = []
     for task in tasks:
         store = TrajectoryStore.open(task_store_url(root, task), create=True)
-        markers = [store.marker(eid) for eid in _task_ids(store, f"metaworld/{task}")]
+        markers = [store.marker(eid) for eid in task_demo_ids(store, f"metaworld/{task}")]
         n = len(markers)
         rows.append(TaskRow(
             task=task,
