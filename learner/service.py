@@ -57,6 +57,7 @@ class LearnerService:
 
         self.writer = SummaryWriter(str(Path(run_dir) / "tb" / "learner"))
         self.video_dir = Path(run_dir) / "videos"
+        self.video_dir.mkdir(parents=True, exist_ok=True)
 
     @property
     def step(self) -> int:
