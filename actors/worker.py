@@ -242,7 +242,8 @@ class RolloutWorkerCore:
     def _finish(self, builder: EpisodeBuilder, seed: int, first_version: int, seconds: float, source: str,
                 store: bool, record_frames: bool) -> EpisodeStats:
         """Build the episode, append it to the store (unless ``store=False``) and report it."""
-        meta = EpisodeMeta(task=self.cfg.env.task, source=source, policy_version=first_version, seed=seed, worker=self.name)
+        meta = EpisodeMeta(task=self.cfg.env.task, source=source, policy_version=first_version, seed=seed,
+                           worker=self.name)
         episode = builder.build(meta)
         return EpisodeStats(
             episode_id=self.store.append(episode) if store else None,

@@ -31,7 +31,8 @@ def checkpoint_file(directory: str | Path) -> Path:
     for name in (CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE):
         if (directory / name).is_file():
             return directory / name
-    raise FileNotFoundError(f"no learner checkpoint in {directory}: neither {CHECKPOINT_FILE} nor {LEGACY_CHECKPOINT_FILE}")
+    raise FileNotFoundError(
+        f"no learner checkpoint in {directory}: neither {CHECKPOINT_FILE} nor {LEGACY_CHECKPOINT_FILE}")
 
 
 class LearnerService:

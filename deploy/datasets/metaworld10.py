@@ -2,11 +2,12 @@
 
 Layout: one store per task, ``<root>/metaworld-<task>`` (e.g. ``runs/demos/metaworld-drawer-open``),
 ``deploy.demos.demo_store_url``: the path the driver looks for with ``logging.root=runs``, so a run
-trains on these demos without generating its own. Each episode uses the task preset (``configs/tasks/metaworld``):
-paper camera, action repeat 2, 100 agent steps; ``meta.success`` is "success reached at any step".
-Resumable (``deploy.demos.ensure_demos``): a task's store that already holds N episodes of the task
-gets only the missing ones, with seeds continuing after the stored ones. The table (paper Table 1 analogue: per-task expert
-success and return) is computed from the stores, so it also covers earlier, interrupted builds.
+trains on these demos without generating its own. Each episode uses the task preset
+(``configs/tasks/metaworld``): paper camera, action repeat 2, 100 agent steps; ``meta.success`` is
+"success reached at any step". Resumable (``deploy.demos.ensure_demos``): a task's store that already
+holds N episodes of the task gets only the missing ones, with seeds continuing after the stored ones.
+The table (paper Table 1 analogue: per-task expert success and return) is computed from the stores,
+so it also covers earlier, interrupted builds.
 """
 
 from __future__ import annotations

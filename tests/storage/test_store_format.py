@@ -158,7 +158,8 @@ def test_format_1_store_reads_and_grows_in_the_current_format(tmp_path):
     assert [store.marker(i)["format_version"] for i in old_ids] == [1, 1]
     first, second = (store.read(i) for i in old_ids)
     assert first.length == 4 and first.meta.success and first.step_success.tolist() == [False, False, True, True, True]
-    assert second.length == 3 and second.is_terminal[-1] and second.meta.completion == {"microwave": True, "kettle": False}
+    assert second.length == 3 and second.is_terminal[-1]
+    assert second.meta.completion == {"microwave": True, "kettle": False}
     assert store.verify() == []
 
     new_id = store.append(small(7))
