@@ -22,24 +22,25 @@ def _action_dim(sampler) -> int:
 
 
 def pretrain(cfg: MotoConfig, store_url: str, steps: int, run_dir: str | Path) -> Learner:
-    """N_offline gradient steps on the store's episodes; TensorBoard logs and a final checkpoint in ``run_dir``."""
-    from torch.utils.tensorboard import SummaryWriter
-
+    """N_offline gradient steps on the store's episodes; logs (``logging.backends``) and a final checkpoint in
+    ``run_dir``, which is created only once the store has been opened and holds offline episodes."""
+    from common.tracking import Tracker
     from learner.diagnostics import log_diagnostics, log_scalars
     from storage import Sampler, TrajectoryStore
 
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
     store = TrajectoryStore.open(store_url, create=False)
     learner_device = resolve_device(cfg.device)
     # the sampler pins its batches when the learner is on CUDA
     sampler = Sampler(store, cfg.algo.batch_size, cfg.algo.seq_len, device=str(learner_device), seed=cfg.seed)
-    writer = SummaryWriter(str(run_dir / "tb"))
+    writer = None
     try:
         offline = sampler.episodes(source="offline")
         action_dim = _action_dim(sampler)
         learner = Learner(cfg, action_dim, device=learner_device)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+        writer = Tracker(cfg, run_dir, tb_dir=run_dir / "tb")
         started = time.time()
         bar = tqdm(range(steps), desc="pretrain", disable=not cfg.logging.progress, unit="step")
         for _ in bar:
@@ -54,9 +55,11 @@ def pretrain(cfg: MotoConfig, store_url: str, steps: int, run_dir: str | Path) -
                 learner.save(run_dir / "checkpoint.pt")
         log_diagnostics(learner, offline, writer, learner.step)
         learner.save(run_dir / "checkpoint.pt")
+        writer.log_summary(f"pre-trained {learner.step} steps on {store_url}", {"learner_steps": float(learner.step)})
         return learner
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
         sampler.close()
 
 

@@ -30,6 +30,8 @@ class LearnerService:
         self.learner = Learner(cfg, task_spec(cfg.env.task).action_dim, cfg.device)
         if checkpoint:
             self.learner.load(str(Path(checkpoint) / CHECKPOINT_FILE))
+        elif cfg.init_from:  # fine-tuning: the networks of a pre-trained checkpoint (resolved by `moto train`)
+            self.learner.load(cfg.init_from, weights_only=True)
         self.store = TrajectoryStore.open(store_url, create=False)
         self.sampler = Sampler(
             self.store,

@@ -1,4 +1,4 @@
-"""Handlers of ``moto datasets build``, ``moto import`` and ``moto export`` (parsers: common/cli.py)."""
+"""Handlers of ``moto datasets build``, ``moto import`` and ``moto export`` (parsers: deploy/cli.py)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ import pytest
 
 from actors.collect import collect_demos
 from actors.scripted import ScriptedAgent
-from common.cli import main as cli_main
+from deploy.cli import main as cli_main
 from common.config import EnvConfig
 from storage import TrajectoryStore
 
