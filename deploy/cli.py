@@ -198,8 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=_datasets_build)
 
     p = sub.add_parser("import", help="import a dataset file or folder into a store (resumable)")
-    p.add_argument("format", choices=["d4rl-kitchen", "minari-kitchen", "npz", "d4rl-images"])
-    p.add_argument("path", help="HDF5 file (d4rl-*), Minari dataset folder, or folder of .npz episodes")
+    p.add_argument("format", choices=["minari", "d4rl-kitchen", "npz", "d4rl-images", "minari-kitchen"],
+                   help="minari: a Franka Kitchen Minari dataset (minari-kitchen is the old name); see docs/datasets.md")
+    p.add_argument("path", metavar="DATASET", help="minari: a local dataset id (e.g. D4RL/kitchen/mixed-v2) or its folder; "
+                   "d4rl-*: an HDF5 file; npz: a folder of .npz episodes")
     p.add_argument("--store", required=True, help="store URL (created if missing)")
     p.add_argument("--task", default=None, help="task id, e.g. kitchen/mixed (kitchen rewards are recomputed for it)")
     p.set_defaults(func=_import)

@@ -7,7 +7,7 @@ import os
 
 from common.errors import UserError
 
-IMPORTERS = ("d4rl-kitchen", "minari-kitchen", "npz", "d4rl-images")
+IMPORTERS = ("minari", "d4rl-kitchen", "minari-kitchen", "npz", "d4rl-images")
 DATASETS = ("metaworld10", "kitchen-mixed", "kitchen-partial")
 
 
@@ -60,12 +60,13 @@ def _build_kitchen(args: argparse.Namespace) -> int:
 def import_(args: argparse.Namespace) -> int:
     from storage.datasets import d4rl_images, d4rl_kitchen, minari_kitchen, npz
 
-    if args.format in ("d4rl-kitchen", "minari-kitchen") and not args.task:
+    if args.format in ("d4rl-kitchen", "minari", "minari-kitchen") and not args.task:
         raise UserError(f"`moto import {args.format}` needs --task kitchen/mixed or kitchen/partial (rewards are recomputed for it)")
     if not args.task:
         raise UserError(f"`moto import {args.format}` needs --task, e.g. --task metaworld/drawer-open")
     run = {
         "d4rl-kitchen": d4rl_kitchen.import_d4rl_kitchen,
+        "minari": minari_kitchen.import_minari_kitchen,
         "minari-kitchen": minari_kitchen.import_minari_kitchen,
         "npz": npz.import_npz,
         "d4rl-images": d4rl_images.import_d4rl_images,
