@@ -12,6 +12,8 @@ Resuming a run (``moto train --resume``) continues the same W&B and MLflow runs:
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +85,7 @@ class WandbBackend:
         except ImportError:
             raise _missing_extra("wandb", "wandb") from None
         self.wandb = wandb
-        ids.setdefault("wandb", wandb.util.generate_id())
+        ids.setdefault("wandb", uuid.uuid4().hex[:8])  # W&B run ids are short [a-z0-9] strings
         self.run = wandb.init(project=cfg.logging.wandb_project, name=run_dir.name, id=ids["wandb"], resume="allow",
                               dir=str(run_dir), config=_flat_config(cfg), reinit="create_new")
         self.run.define_metric("step")
@@ -135,6 +137,9 @@ class MlflowBackend:
             raise _missing_extra("mlflow", "mlflow") from None
         self.Metric = Metric
         uri = cfg.logging.mlflow_tracking_uri or (run_dir.resolve() / "mlruns").as_uri()
+        if uri.startswith("file:"):
+            # MLflow 3 keeps its file store (the serverless default here) behind this documented opt-in
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         self.client = MlflowClient(tracking_uri=uri)
         exp = self.client.get_experiment_by_name(cfg.logging.mlflow_experiment)
         exp_id = exp.experiment_id if exp else self.client.create_experiment(cfg.logging.mlflow_experiment)

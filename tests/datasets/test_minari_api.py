@@ -48,7 +48,7 @@ def test_import_by_id_and_by_folder_through_minari(collected, tmp_path):
     assert len(episodes) == 2
     for ep, acts in zip(episodes, actions, strict=True):
         assert ep.length == EPISODE_STEPS
-        np.testing.assert_allclose(ep.action, acts, atol=1e-6)  # the recorded actions, in order
+        np.testing.assert_allclose(ep.action[1:], acts, atol=1e-6)  # the recorded actions, in order (row 0: the reset)
         assert ep.image.shape == (EPISODE_STEPS + 1, 64, 64, 3) and ep.image.std() > 0  # rendered frames
         assert store.meta(store.episode_ids()[0]).task == "kitchen/mixed"
 
