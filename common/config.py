@@ -43,7 +43,7 @@ class ModelConfig:
 
 @dataclass
 class AlgoConfig:
-    """MOTO's losses and their weights (docs/method.md)."""
+    """MOTO's losses and their weights (Rafailov et al., CoRL 2023, Sec. 4; docs/training.md)."""
 
     uncertainty_weight: float = 10.0  # alpha: r_hat = r - alpha * u; 0 is the "No Unc." ablation
     penalty_reduce: str = "mean"  # how u(s, a) reduces std over latent dims to a scalar: mean | max (choice)
@@ -109,7 +109,7 @@ class LoggingConfig:
     diagnostics_every: int = 500  # gradient steps between video / reward / epsilon_u diagnostics
     progress: bool = True  # progress bars on the terminal
     backends: list[str] = field(default_factory=lambda: ["tensorboard"])  # any of tensorboard, wandb, mlflow
-    # (wandb and mlflow are extras: pip install 'moto-rl[wandb]' / 'moto-rl[mlflow]'); see docs/tracking.md
+    # (wandb and mlflow are the extras [wandb] and [mlflow] of moto-rl); see docs/training.md
     wandb_project: str = "moto"  # W&B project; WANDB_MODE=offline keeps the run on disk (wandb sync later)
     mlflow_tracking_uri: str = ""  # "" = a local file store at <run_dir>/mlruns; or http://HOST:5000
     mlflow_experiment: str = "moto"  # MLflow experiment name

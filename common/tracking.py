@@ -45,7 +45,7 @@ def _flat_config(cfg: MotoConfig) -> dict[str, Any]:
 
 def _missing_extra(name: str, extra: str) -> UserError:
     return UserError(f"logging.backends has '{name}' but {name} is not installed: pip install 'moto-rl[{extra}]' "
-                     f"(or drop '{name}' from logging.backends)")
+                     f"(in a checkout: pip install -e '.[{extra}]'), or drop '{name}' from logging.backends")
 
 
 class TensorBoardBackend:
