@@ -140,3 +140,25 @@ def test_train_init_from_then_eval_the_run(pretrained, tmp_path):
     assert moto(["eval", str(run), "--episodes", "1", "--gifs", "0"]) == 0
     assert list((run / "eval").glob("step_*/eval.json"))
     assert np.isfinite(json.loads(next((run / "eval").glob("step_*/eval.json")).read_text())["mean_return"])
+
+
+def test_help_lists_eval_and_init_from(capsys):
+    with pytest.raises(SystemExit):
+        moto(["--help"])
+    out = capsys.readouterr().out
+    assert "eval" in out and "init_from=PATH" in out
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU to write a CUDA checkpoint")
+def test_a_checkpoint_trained_on_a_gpu_evaluates_on_a_cpu_only_process(pretrained, tmp_path):
+    import subprocess
+    import sys
+
+    root, _ = pretrained
+    gpu_run = tmp_path / "gpu"
+    assert moto(["pretrain", str(root / "demos"), *TINY, "device=cuda", "--steps", "2", "--run-dir", str(gpu_run)]) == 0
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # the evaluating process sees no GPU at all
+    out = subprocess.run([sys.executable, "-m", "deploy.cli", "eval", str(gpu_run), "--episodes", "1", "--gifs", "0", "--json"],
+                         capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2], timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1])["learner_step"] == 2
