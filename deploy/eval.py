@@ -107,8 +107,11 @@ def report(result: dict) -> str:
         f"success rate  {result['success_rate']:.2f}  ({result['successes']}/{result['episodes']}; 95% CI {low:.2f}-{high:.2f})",
         f"mean return   {result['mean_return']:.2f}  (mean length {result['mean_length']:.0f} steps)",
     ]
-    for obj, rate in result.get("completion", {}).items():
-        lines.append(f"  {obj:<12}{rate:.2f} of episodes completed it")
+    completion = result.get("completion", {})
+    if completion:
+        lines.append("completed     (fraction of episodes in which the object reached its goal)")
+        width = max(len(obj) for obj in completion)
+        lines += [f"  {obj:<{width}}  {rate:.2f}" for obj, rate in completion.items()]
     lines.append(f"videos, eval.json: {result['out']}")
     return "\n".join(lines)
 
