@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gifs", type=int, default=3, help="GIFs of the first N episodes")
     p.add_argument("--out", default=None, help="output folder (default: <run>/eval/step_<N>)")
     p.add_argument("--seed", type=int, default=None, help="episode seeds (default: the run's seed)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for the policy and the renderer")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=_eval)
 
