@@ -48,7 +48,8 @@ LOGGING_BACKENDS = ("tensorboard", "wandb", "mlflow")
 # Counts that must be at least 1, and counts where 0 has a documented meaning (never / none / all).
 POSITIVE = (
     "env.image_size", "env.action_repeat", "env.max_episode_steps",
-    "model.cnn_depth", "model.deter", "model.stoch", "model.classes", "model.hidden", "model.mlp_layers", "model.ensemble",
+    "model.cnn_depth", "model.deter", "model.stoch", "model.classes", "model.hidden", "model.mlp_layers",
+    "model.ensemble",
     "algo.batch_size", "algo.imag_horizon",
     "schedule.updates_per_episode", "schedule.eval_episodes", "schedule.demo_episodes",
     "workers.envs_per_worker", "workers.weight_sync_steps", "logging.log_every",
@@ -152,7 +153,8 @@ def validate(cfg: MotoConfig) -> None:
     _check_counts(cfg)
     bad = [b for b in cfg.logging.backends if b not in LOGGING_BACKENDS]
     if bad:
-        raise ConfigError(f"logging.backends: unknown backend(s) {', '.join(bad)}. Choices: {', '.join(LOGGING_BACKENDS)}.")
+        choices = ", ".join(LOGGING_BACKENDS)
+        raise ConfigError(f"logging.backends: unknown backend(s) {', '.join(bad)}. Choices: {choices}.")
 
 
 def _value(cfg: MotoConfig, key: str):
@@ -173,7 +175,8 @@ def _check_counts(cfg: MotoConfig) -> None:
         raise ConfigError(f"algo.seq_len={cfg.algo.seq_len} must be at least 2 (default {defaults.algo.seq_len}).")
     bad = [c for c in cfg.model.decoder_channels if c < 1]
     if not cfg.model.decoder_channels or bad:
-        raise ConfigError(f"model.decoder_channels={cfg.model.decoder_channels} must be a non-empty list of counts >= 1.")
+        channels = cfg.model.decoder_channels
+        raise ConfigError(f"model.decoder_channels={channels} must be a non-empty list of counts >= 1.")
 
 
 def load_config(overrides: Sequence[str] = (), profile: str = "local") -> MotoConfig:

@@ -44,8 +44,10 @@ def _flat_config(cfg: MotoConfig) -> dict[str, Any]:
 
 
 def _missing_extra(name: str, extra: str) -> UserError:
-    return UserError(f"logging.backends has '{name}' but {name} is not installed: pip install 'moto-rl[{extra}]' "
-                     f"(in a checkout: pip install -e '.[{extra}]'), or drop '{name}' from logging.backends")
+    return UserError(
+        f"logging.backends has '{name}' but {name} is not installed: pip install 'moto-rl[{extra}]' "
+        f"(in a checkout: pip install -e '.[{extra}]'), or drop '{name}' from logging.backends"
+    )
 
 
 class TensorBoardBackend:
@@ -86,8 +88,15 @@ class WandbBackend:
             raise _missing_extra("wandb", "wandb") from None
         self.wandb = wandb
         ids.setdefault("wandb", uuid.uuid4().hex[:8])  # W&B run ids are short [a-z0-9] strings
-        self.run = wandb.init(project=cfg.logging.wandb_project, name=run_dir.name, id=ids["wandb"], resume="allow",
-                              dir=str(run_dir), config=_flat_config(cfg), reinit="create_new")
+        self.run = wandb.init(
+            project=cfg.logging.wandb_project,
+            name=run_dir.name,
+            id=ids["wandb"],
+            resume="allow",
+            dir=str(run_dir),
+            config=_flat_config(cfg),
+            reinit="create_new",
+        )
         self.run.define_metric("step")
         self._defined: set[str] = set()
 
@@ -225,8 +234,9 @@ class Tracker:
         for b in self.backends:
             b.image(tag, image, int(step))
 
-    def add_gif(self, tag: str, frames: np.ndarray, step: int, path: str | Path | None = None, fps: float = 10.0,
-                scale: int = 1) -> bytes:
+    def add_gif(
+        self, tag: str, frames: np.ndarray, step: int, path: str | Path | None = None, fps: float = 10.0, scale: int = 1
+    ) -> bytes:
         """A video: written to ``path`` (if given) and logged to every backend as an animated GIF."""
         gif = encode_gif(frames, fps, scale)
         if path is not None:

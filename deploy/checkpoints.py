@@ -30,6 +30,7 @@ class CheckpointSource:
     file: Path  # the checkpoint (.pt)
     config: Path  # the config.yaml it was trained with
 
+
 def _config_above(file: Path) -> Path | None:
     for folder in list(file.parents)[:4]:  # step_N/ -> checkpoints/ -> run/
         if (folder / "config.yaml").is_file():
@@ -48,18 +49,24 @@ def resolve_checkpoint(path: str | Path) -> CheckpointSource:
     """The checkpoint file and config behind ``path`` (see the module docstring), or a UserError saying why not."""
     p = Path(path).expanduser()
     if not p.exists():
-        raise UserError(f"{path}: no such file or directory; give a `moto pretrain` output, a run directory or a checkpoint")
+        raise UserError(
+            f"{path}: no such file or directory; give a `moto pretrain` output, a run directory or a checkpoint"
+        )
     if p.is_dir():
         candidates = [p / PRETRAIN_FILE, p / RUN_FILE]
         file = next((c for c in candidates if c.is_file()), None) or _latest_run_checkpoint(p)
         if file is None:
-            raise UserError(f"{path} holds no checkpoint (no {PRETRAIN_FILE}, {RUN_FILE} or checkpoints/step_N/); "
-                            "a run writes its first one after schedule.checkpoint_every gradient steps")
+            raise UserError(
+                f"{path} holds no checkpoint (no {PRETRAIN_FILE}, {RUN_FILE} or checkpoints/step_N/); "
+                "a run writes its first one after schedule.checkpoint_every gradient steps"
+            )
     else:
         file = p
     config = _config_above(file)
     if config is None:
-        raise UserError(f"{file}: no config.yaml beside it or in the folders above; moto needs the config it was trained with")
+        raise UserError(
+            f"{file}: no config.yaml beside it or in the folders above; moto needs the config it was trained with"
+        )
     return CheckpointSource(file.resolve(), config.resolve())
 
 

@@ -120,11 +120,22 @@ def _import(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="moto",
-        description="MOTO: offline pre-training then online fine-tuning of pixel robot policies, with Ray actors and a Zarr store.",
+        description="MOTO: offline pre-training then online fine-tuning of pixel robot policies, "
+        "with Ray actors and a Zarr store.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_training_commands(sub)
+    _add_data_commands(sub)
+    _add_operations_commands(sub)
+    return parser
 
-    p = sub.add_parser("train", help="run offline pre-training then online fine-tuning (the main job); init_from=PATH fine-tunes a checkpoint")
+
+def _add_training_commands(sub) -> None:
+    """train, pretrain, eval, config, envs."""
+    p = sub.add_parser(
+        "train",
+        help="run offline pre-training then online fine-tuning (the main job); init_from=PATH fine-tunes a checkpoint",
+    )
     p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last checkpoint and its store")
     p.set_defaults(func=_train)
@@ -136,10 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=None, help="where to write logs and checkpoints")
     p.set_defaults(func=_pretrain)
 
-    p = sub.add_parser("eval", help="evaluate a checkpoint or run: success rate (95%% CI), return, per-object completion, GIFs")
-    p.add_argument("target", metavar="RUN_OR_CHECKPOINT", help="a run directory, a `moto pretrain` output, or a checkpoint")
+    p = sub.add_parser(
+        "eval", help="evaluate a checkpoint or run: success rate (95%% CI), return, per-object completion, GIFs"
+    )
+    p.add_argument(
+        "target", metavar="RUN_OR_CHECKPOINT", help="a run directory, a `moto pretrain` output, or a checkpoint"
+    )
     p.add_argument("--episodes", type=int, default=20, help="episodes to play (deterministic policy)")
-    p.add_argument("--task", default=None, help="evaluate on another task with the same action space (default: the run's)")
+    p.add_argument(
+        "--task", default=None, help="evaluate on another task with the same action space (default: the run's)"
+    )
     p.add_argument("--gifs", type=int, default=3, help="GIFs of the first N episodes")
     p.add_argument("--out", default=None, help="output folder (default: <run>/eval/step_<N>)")
     p.add_argument("--seed", type=int, default=None, help="episode seeds (default: the run's seed)")
@@ -164,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--default-render", action="store_true", help="the default (slow) render look")
     q.set_defaults(func=_envs_show)
 
+
+def _add_data_commands(sub) -> None:
+    """store, collect-demos, datasets, import, export."""
     p = sub.add_parser("store", help="inspect, verify and repair a trajectory store")
     store = p.add_subparsers(dest="store_command", metavar="SUBCOMMAND", required=True)
     q = store.add_parser("info", help="episodes, frames, success rate, sources, size on disk")
@@ -174,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=_store_verify)
     q = store.add_parser("fsck", help="remove what killed writers left behind")
     q.add_argument("url")
-    q.add_argument("--older-than", type=float, default=3600.0, help="seconds; only uncommitted data older than this is removed")
+    q.add_argument(
+        "--older-than", type=float, default=3600.0, help="seconds; only uncommitted data older than this is removed"
+    )
     q.add_argument("--dry-run", action="store_true")
     q.set_defaults(func=_store_fsck)
 
@@ -186,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="Ray workers (0 = in this process)")
     p.set_defaults(func=_collect_demos)
 
-    p = sub.add_parser("datasets", help="build an offline dataset: metaworld10, kitchen-mixed, kitchen-partial (scripted experts)")
+    p = sub.add_parser(
+        "datasets", help="build an offline dataset: metaworld10, kitchen-mixed, kitchen-partial (scripted experts)"
+    )
     datasets = p.add_subparsers(dest="datasets_command", metavar="SUBCOMMAND", required=True)
     q = datasets.add_parser("build", help="build NAME into stores under --store (resumable); prints a success table")
     q.add_argument("name", choices=["metaworld10", "kitchen-mixed", "kitchen-partial"])
@@ -199,10 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=_datasets_build)
 
     p = sub.add_parser("import", help="import a dataset file or folder into a store (resumable)")
-    p.add_argument("format", choices=["minari", "d4rl-kitchen", "npz", "d4rl-images", "minari-kitchen"],
-                   help="minari: a Franka Kitchen Minari dataset (minari-kitchen is the old name); see docs/datasets.md")
-    p.add_argument("path", metavar="DATASET", help="minari: a local dataset id (e.g. D4RL/kitchen/mixed-v2) or its folder; "
-                   "d4rl-*: an HDF5 file; npz: a folder of .npz episodes")
+    p.add_argument(
+        "format",
+        choices=["minari", "d4rl-kitchen", "npz", "d4rl-images", "minari-kitchen"],
+        help="minari: a Franka Kitchen Minari dataset (minari-kitchen is the old name); see docs/datasets.md",
+    )
+    p.add_argument(
+        "path",
+        metavar="DATASET",
+        help="minari: a local dataset id (e.g. D4RL/kitchen/mixed-v2) or its folder; "
+        "d4rl-*: an HDF5 file; npz: a folder of .npz episodes",
+    )
     p.add_argument("--store", required=True, help="store URL (created if missing)")
     p.add_argument("--task", default=None, help="task id, e.g. kitchen/mixed (kitchen rewards are recomputed for it)")
     p.set_defaults(func=_import)
@@ -213,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="output folder")
     p.set_defaults(func=_export)
 
+
+def _add_operations_commands(sub) -> None:
+    """scale, campaign, report, bench."""
     p = sub.add_parser("scale", help="change the number of rollout workers of a live run")
     p.add_argument("run_dir", help="the run directory of a live `moto train`")
     p.add_argument("workers", type=int, help="new number of rollout workers")
@@ -220,10 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "campaign",
-        help="run a grid of runs (tasks x seeds x ablations x sizes), resumable; `moto campaign status SPEC` shows progress",
+        help="run a grid of runs (tasks x seeds x ablations x sizes), resumable; "
+        "`moto campaign status SPEC` shows progress",
         usage="moto campaign [status] SPEC.yaml [--dir DIR] [--max-concurrent N]",
     )
-    p.add_argument("words", nargs="+", metavar="[status] SPEC", help="a campaign spec YAML, optionally preceded by 'status'")
+    p.add_argument(
+        "words", nargs="+", metavar="[status] SPEC", help="a campaign spec YAML, optionally preceded by 'status'"
+    )
     p.add_argument("--dir", default=None, help="campaign directory (default: runs/campaigns/<spec name>)")
     p.add_argument("--max-concurrent", type=int, default=None, help="runs at once (default: from the spec)")
     p.set_defaults(func=_campaign)
@@ -242,7 +279,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--switches", action="store_true", help="learner: also time each perf.* switch (speedup vs none)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (for smoke tests)")
     p.set_defaults(func=_bench)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -51,12 +51,21 @@ def summarize(stats: list[dict], objects: tuple[str, ...]) -> dict:
         "mean_length": float(np.mean([s["length"] for s in stats])) if n else 0.0,
     }
     if objects:
-        result["completion"] = {o: float(np.mean([s.get("completion", {}).get(o, False) for s in stats])) for o in objects}
+        result["completion"] = {
+            o: float(np.mean([s.get("completion", {}).get(o, False) for s in stats])) for o in objects
+        }
     return result
 
 
-def evaluate(target: str, episodes: int, task: str | None = None, gifs: int = 3, out: str | None = None,
-             seed: int | None = None, progress: bool = True) -> dict:
+def evaluate(
+    target: str,
+    episodes: int,
+    task: str | None = None,
+    gifs: int = 3,
+    out: str | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+) -> dict:
     """Evaluate the checkpoint behind ``target`` (see ``deploy.checkpoints``); returns the summary dict."""
     from tqdm import tqdm
 
@@ -87,10 +96,20 @@ def evaluate(target: str, episodes: int, task: str | None = None, gifs: int = 3,
             stats.append(stat)
     finally:
         worker.close()
-    result = {"checkpoint": str(source.file), "learner_step": step, "task": cfg.env.task, "seed": cfg.seed,
-              **summarize(stats, spec.objects), "seconds": round(time.time() - started, 1), "out": str(out_dir),
-              "per_episode": [{k: s[k] for k in ("seed", "success", "return", "length")} | (
-                  {"completion": s["completion"]} if "completion" in s else {}) for s in stats]}
+    result = {
+        "checkpoint": str(source.file),
+        "learner_step": step,
+        "task": cfg.env.task,
+        "seed": cfg.seed,
+        **summarize(stats, spec.objects),
+        "seconds": round(time.time() - started, 1),
+        "out": str(out_dir),
+        "per_episode": [
+            {k: s[k] for k in ("seed", "success", "return", "length")}
+            | ({"completion": s["completion"]} if "completion" in s else {})
+            for s in stats
+        ],
+    }
     (out_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
@@ -106,7 +125,8 @@ def report(result: dict) -> str:
     lines = [
         f"checkpoint    {result['checkpoint']} (learner step {result['learner_step']})",
         f"task          {result['task']}, {result['episodes']} episodes, seed {result['seed']}",
-        f"success rate  {result['success_rate']:.2f}  ({result['successes']}/{result['episodes']}; 95% CI {low:.2f}-{high:.2f})",
+        f"success rate  {result['success_rate']:.2f}  ({result['successes']}/{result['episodes']}; "
+        f"95% CI {low:.2f}-{high:.2f})",
         f"mean return   {result['mean_return']:.2f}  (mean length {result['mean_length']:.0f} steps)",
     ]
     completion = result.get("completion", {})

@@ -4,6 +4,7 @@ gymnasium-robotics 1.4.2 prints (through the ``farama_notifications`` package) a
 Adroit hand environments' rewards changed in 1.2.1. moto never uses Adroit, and the line made every
 kitchen command look broken, so the notice is dropped before the import. Nothing else changes.
 """
+
 # ruff: noqa: E402, I001
 from __future__ import annotations
 
@@ -19,4 +20,11 @@ from gymnasium_robotics.envs.franka_kitchen import franka_env
 from gymnasium_robotics.envs.franka_kitchen.franka_env import DEFAULT_CAMERA_CONFIG
 from gymnasium_robotics.envs.franka_kitchen.kitchen_env import BONUS_THRESH, OBS_ELEMENT_GOALS, OBS_ELEMENT_INDICES
 
-__all__ = ["BONUS_THRESH", "DEFAULT_CAMERA_CONFIG", "OBS_ELEMENT_GOALS", "OBS_ELEMENT_INDICES", "franka_env", "gymnasium_robotics"]
+__all__ = [
+    "BONUS_THRESH",
+    "DEFAULT_CAMERA_CONFIG",
+    "OBS_ELEMENT_GOALS",
+    "OBS_ELEMENT_INDICES",
+    "franka_env",
+    "gymnasium_robotics",
+]

@@ -21,7 +21,10 @@ from common.errors import UserError
 from storage.datasets.importing import ImportReport, check_task, expect_shape, run_import, source_key
 from storage.datasets.kitchen_replay import NA, NQ, NV, KitchenReplayer, KitchenStateSource, states_from_obs59
 
-EXPECTED = "a Minari kitchen observation is FrankaKitchen-v1's 59-dim 'observation' (robot qpos 9, qvel 9, object qpos 21, qvel 20)"
+EXPECTED = (
+    "a Minari kitchen observation is FrankaKitchen-v1's 59-dim 'observation' "
+    "(robot qpos 9, qvel 9, object qpos 21, qvel 20)"
+)
 
 
 def _data_dir(path: Path) -> Path | None:
@@ -40,8 +43,10 @@ def load_minari(dataset: str | Path) -> tuple[Any, str]:
     if path.exists():
         data = _data_dir(path)
         if data is None:
-            raise UserError(f"{path} is not a Minari dataset folder (no data/metadata.json in it); give the dataset's "
-                            "folder, e.g. ~/.minari/datasets/D4RL/kitchen/mixed-v2, or its id, e.g. D4RL/kitchen/mixed-v2")
+            raise UserError(
+                f"{path} is not a Minari dataset folder (no data/metadata.json in it); give the dataset's "
+                "folder, e.g. ~/.minari/datasets/D4RL/kitchen/mixed-v2, or its id, e.g. D4RL/kitchen/mixed-v2"
+            )
         name = (data.parent if data.name == "data" else data).name
         try:
             return minari.MinariDataset(data), name
@@ -51,9 +56,11 @@ def load_minari(dataset: str | Path) -> tuple[Any, str]:
         return minari.load_dataset(str(dataset)), str(dataset).rstrip("/").split("/")[-1]
     except FileNotFoundError:
         local = ", ".join(sorted(minari.list_local_datasets())) or "none"
-        raise UserError(f"no local Minari dataset '{dataset}' (and no such folder). Fetch it with "
-                        f"`minari download {dataset}` (Minari keeps it under MINARI_DATASETS_PATH, default "
-                        f"~/.minari/datasets). Local datasets: {local}") from None
+        raise UserError(
+            f"no local Minari dataset '{dataset}' (and no such folder). Fetch it with "
+            f"`minari download {dataset}` (Minari keeps it under MINARI_DATASETS_PATH, default "
+            f"~/.minari/datasets). Local datasets: {local}"
+        ) from None
     except Exception as e:  # e.g. a malformed id
         raise UserError(f"Minari cannot load '{dataset}': {e}") from None
 
@@ -77,7 +84,9 @@ class MinariKitchenSource(KitchenStateSource):
         try:
             (ep,) = self.dataset.iterate_episodes([self.indices[index]])
         except Exception as e:  # damaged storage
-            raise UserError(f"cannot read {where} ({e}); the dataset is damaged or incomplete: fetch it again") from None
+            raise UserError(
+                f"cannot read {where} ({e}); the dataset is damaged or incomplete: fetch it again"
+            ) from None
         obs = ep.observations
         if not isinstance(obs, dict) or "observation" not in obs:
             raise UserError(f"{where}: no observations['observation']; {EXPECTED}")

@@ -9,30 +9,41 @@ from common.config_loading import ConfigError, load_config
 from deploy.cli import main as moto
 
 
-@pytest.mark.parametrize("override,key", [
-    ("schedule.offline_steps=-5", "schedule.offline_steps"),
-    ("schedule.online_steps=-1", "schedule.online_steps"),
-    ("schedule.updates_per_episode=0", "schedule.updates_per_episode"),
-    ("schedule.eval_episodes=0", "schedule.eval_episodes"),
-    ("schedule.demo_episodes=-2", "schedule.demo_episodes"),
-    ("model.deter=0", "model.deter"),
-    ("model.ensemble=0", "model.ensemble"),
-    ("model.hidden=-8", "model.hidden"),
-    ("algo.batch_size=0", "algo.batch_size"),
-    ("algo.seq_len=1", "algo.seq_len"),
-    ("algo.imag_horizon=0", "algo.imag_horizon"),
-    ("env.max_episode_steps=0", "env.max_episode_steps"),
-    ("workers.envs_per_worker=0", "workers.envs_per_worker"),
-    ("workers.num_workers=-1", "workers.num_workers"),
-    ("model.decoder_channels=[64,0]", "model.decoder_channels"),
-])
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("schedule.offline_steps=-5", "schedule.offline_steps"),
+        ("schedule.online_steps=-1", "schedule.online_steps"),
+        ("schedule.updates_per_episode=0", "schedule.updates_per_episode"),
+        ("schedule.eval_episodes=0", "schedule.eval_episodes"),
+        ("schedule.demo_episodes=-2", "schedule.demo_episodes"),
+        ("model.deter=0", "model.deter"),
+        ("model.ensemble=0", "model.ensemble"),
+        ("model.hidden=-8", "model.hidden"),
+        ("algo.batch_size=0", "algo.batch_size"),
+        ("algo.seq_len=1", "algo.seq_len"),
+        ("algo.imag_horizon=0", "algo.imag_horizon"),
+        ("env.max_episode_steps=0", "env.max_episode_steps"),
+        ("workers.envs_per_worker=0", "workers.envs_per_worker"),
+        ("workers.num_workers=-1", "workers.num_workers"),
+        ("model.decoder_channels=[64,0]", "model.decoder_channels"),
+    ],
+)
 def test_negative_or_zero_counts_are_rejected_naming_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_config([override])
 
 
-@pytest.mark.parametrize("override", ["schedule.offline_steps=0", "workers.num_workers=0", "schedule.eval_every_episodes=0",
-                                      "schedule.checkpoint_every=0", "algo.agent_batch=0"])
+@pytest.mark.parametrize(
+    "override",
+    [
+        "schedule.offline_steps=0",
+        "workers.num_workers=0",
+        "schedule.eval_every_episodes=0",
+        "schedule.checkpoint_every=0",
+        "algo.agent_batch=0",
+    ],
+)
 def test_zero_where_zero_means_none_or_never_is_accepted(override):
     load_config([override])
 
@@ -51,10 +62,16 @@ def test_pretrain_on_a_missing_store_leaves_no_run_directory(tmp_path, capsys):
 
 
 def test_importing_the_kitchen_prints_no_adroit_notice():
-    quiet = subprocess.run([sys.executable, "-c", "import common.envs.kitchen, actors.kitchen_expert"],
-                           capture_output=True, text=True, check=True)
+    quiet = subprocess.run(
+        [sys.executable, "-c", "import common.envs.kitchen, actors.kitchen_expert"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "Adroit" not in quiet.stderr + quiet.stdout
-    loud = subprocess.run([sys.executable, "-c", "import gymnasium_robotics"], capture_output=True, text=True, check=True)
+    loud = subprocess.run(
+        [sys.executable, "-c", "import gymnasium_robotics"], capture_output=True, text=True, check=True
+    )
     assert "Adroit" in loud.stderr  # the notice this silences (if a release drops it, this line can go)
 
 

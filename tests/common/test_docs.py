@@ -15,8 +15,12 @@ def repo_texts():
 
 
 def test_nothing_points_outside_the_repository():
-    found = [f"{p.relative_to(ROOT)}:{i}: {line.strip()}" for p in repo_texts()
-             for i, line in enumerate(p.read_text().splitlines(), 1) if OUTSIDE.search(line)]
+    found = [
+        f"{p.relative_to(ROOT)}:{i}: {line.strip()}"
+        for p in repo_texts()
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
     assert found == []
 
 

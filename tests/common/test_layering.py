@@ -36,8 +36,10 @@ def test_common_imports_nothing_from_the_packages_above_it():
 
 def test_the_check_sees_statements_and_strings(tmp_path):
     tmp = tmp_path / "probe.py"
-    tmp.write_text('import deploy.train\nfrom learner import x\nimport importlib\nimportlib.import_module("actors.worker")\n'
-                   'H = "storage.cli:info"\nOK = "common.config"\n')
+    tmp.write_text(
+        'import deploy.train\nfrom learner import x\nimport importlib\nimportlib.import_module("actors.worker")\n'
+        'H = "storage.cli:info"\nOK = "common.config"\n'
+    )
     found = upward_references(tmp, tmp_path)
     assert sorted(f.split(": ")[1] for f in found) == ["actors.worker", "deploy.train", "learner", "storage.cli:info"]
 

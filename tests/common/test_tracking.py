@@ -104,7 +104,9 @@ def test_mlflow_file_store_gets_metrics_params_video_and_summary(tmp_path):
     run = client.get_run(run_id)
     assert run.data.params["algo.bc_weight"] == "3.5" and run.data.params["env.task"] == "metaworld/drawer-open"
     assert run.data.metrics["final/success_rate"] == 1.0 and run.info.status == "FINISHED"
-    artifacts = {a.path for a in client.list_artifacts(run_id)} | {a.path for a in client.list_artifacts(run_id, "videos")}
+    artifacts = {a.path for a in client.list_artifacts(run_id)} | {
+        a.path for a in client.list_artifacts(run_id, "videos")
+    }
     assert {"config.yaml", "summary.txt", "videos/eval.gif"} <= artifacts
 
     # a resumed run logs into the same MLflow run
@@ -161,7 +163,11 @@ def test_wandb_offline_run_gets_scalars_config_video_and_summary(tmp_path, monke
     (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
     assert _items(run.config.update)["algo.bc_weight"] == 3.5
     history = [_items(r.history.item) for r in records if r.WhichOneof("record_type") == "history"]
-    assert [(h["step"], h["model/image_mse"]) for h in history if "model/image_mse" in h] == [(10, 0.5), (20, 0.25), (30, 0.125)]
+    assert [(h["step"], h["model/image_mse"]) for h in history if "model/image_mse" in h] == [
+        (10, 0.5),
+        (20, 0.25),
+        (30, 0.125),
+    ]
     (video,) = [h for h in history if "eval/video/_type" in h]
     assert video["step"] == 30 and video["eval/video/_type"] == "video-file"
     assert list(run_file.parent.glob("files/media/videos/eval/*.gif"))

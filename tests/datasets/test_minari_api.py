@@ -33,8 +33,14 @@ def collected(tmp_path, monkeypatch):
             if terminated or truncated:
                 break
         actions.append(np.stack(acts))
-    env.create_dataset("test/kitchen-collector-v0", algorithm_name="random", author="moto tests",
-                       author_email="tests@example.org", code_permalink="https://example.org", description="tiny")
+    env.create_dataset(
+        "test/kitchen-collector-v0",
+        algorithm_name="random",
+        author="moto tests",
+        author_email="tests@example.org",
+        code_permalink="https://example.org",
+        description="tiny",
+    )
     env.close()
     return "test/kitchen-collector-v0", tmp_path / "minari" / "test" / "kitchen-collector-v0", actions
 

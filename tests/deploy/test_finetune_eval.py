@@ -19,8 +19,17 @@ from deploy.eval import summarize, wilson_interval
 from storage import TrajectoryStore
 from storage.synthetic import episode
 
-TINY = ["size=tiny", "algo.batch_size=2", "algo.seq_len=6", "algo.imag_horizon=3", "algo.agent_batch=8",
-        "logging.progress=false", "logging.diagnostics_every=0", "env.max_episode_steps=10", "device=cpu"]
+TINY = [
+    "size=tiny",
+    "algo.batch_size=2",
+    "algo.seq_len=6",
+    "algo.imag_horizon=3",
+    "algo.agent_batch=8",
+    "logging.progress=false",
+    "logging.diagnostics_every=0",
+    "env.max_episode_steps=10",
+    "device=cpu",
+]
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +55,18 @@ def test_wilson_interval_matches_reference_values():
 
 
 def test_summary_counts_successes_and_object_completion():
-    stats = [{"success": True, "return": 3.0, "length": 10, "completion": {"kettle": True, "microwave": True}},
-             {"success": False, "return": 1.0, "length": 20, "completion": {"kettle": True}}]
+    stats = [
+        {"success": True, "return": 3.0, "length": 10, "completion": {"kettle": True, "microwave": True}},
+        {"success": False, "return": 1.0, "length": 20, "completion": {"kettle": True}},
+    ]
     s = summarize(stats, ("kettle", "microwave", "light switch"))
-    assert (s["episodes"], s["successes"], s["success_rate"], s["mean_return"], s["mean_length"]) == (2, 1, 0.5, 2.0, 15.0)
+    assert (s["episodes"], s["successes"], s["success_rate"], s["mean_return"], s["mean_length"]) == (
+        2,
+        1,
+        0.5,
+        2.0,
+        15.0,
+    )
     assert s["completion"] == {"kettle": 1.0, "microwave": 0.5, "light switch": 0.0}
     assert s["success_ci95"] == pytest.approx(list(wilson_interval(1, 2)))
 
@@ -115,14 +132,29 @@ def test_train_init_from_then_eval_the_run(pretrained, tmp_path):
     import ray
 
     root, run_dir = pretrained
-    ray.init(num_cpus=3, include_dashboard=False, _node_ip_address="127.0.0.1",
-             _temp_dir=tempfile.mkdtemp(prefix="ray", dir="/tmp"), log_to_driver=False,
-             runtime_env={"env_vars": {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}})
+    ray.init(
+        num_cpus=3,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        _temp_dir=tempfile.mkdtemp(prefix="ray", dir="/tmp"),
+        log_to_driver=False,
+        runtime_env={"env_vars": {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}},
+    )
     try:
-        overrides = [*TINY, f"init_from={run_dir}", "run_name=ft", f"logging.root={tmp_path}", "workers.num_workers=1",
-                     f"storage.offline_url={root / 'demos'}", "schedule.demo_episodes=3", "schedule.online_steps=4",
-                     "schedule.updates_per_episode=2", "schedule.eval_every_episodes=2", "schedule.eval_episodes=1",
-                     "schedule.checkpoint_every=2"]
+        overrides = [
+            *TINY,
+            f"init_from={run_dir}",
+            "run_name=ft",
+            f"logging.root={tmp_path}",
+            "workers.num_workers=1",
+            f"storage.offline_url={root / 'demos'}",
+            "schedule.demo_episodes=3",
+            "schedule.online_steps=4",
+            "schedule.updates_per_episode=2",
+            "schedule.eval_every_episodes=2",
+            "schedule.eval_episodes=1",
+            "schedule.checkpoint_every=2",
+        ]
         assert moto(["train", *overrides]) == 0
     finally:
         ray.shutdown()
@@ -158,7 +190,13 @@ def test_a_checkpoint_trained_on_a_gpu_evaluates_on_a_cpu_only_process(pretraine
     gpu_run = tmp_path / "gpu"
     assert moto(["pretrain", str(root / "demos"), *TINY, "device=cuda", "--steps", "2", "--run-dir", str(gpu_run)]) == 0
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # the evaluating process sees no GPU at all
-    out = subprocess.run([sys.executable, "-m", "deploy.cli", "eval", str(gpu_run), "--episodes", "1", "--gifs", "0", "--json"],
-                         capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2], timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "deploy.cli", "eval", str(gpu_run), "--episodes", "1", "--gifs", "0", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).parents[2],
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1])["learner_step"] == 2
