@@ -6,7 +6,8 @@
       tb/                    TensorBoard logs (learner losses and diagnostics, success vs env steps, ...)
       checkpoints/step_<N>/  learner.pt (model, optimisers, RNG) + schedule.json, written as one
                              directory and renamed into place, so a crash never leaves half of one
-      videos/                evaluation episodes as GIFs
+      videos/                evaluation episodes and open-loop predictions as GIFs
+      eval/step_<N>/         `moto eval` results: eval.json and GIFs
       curves.csv             one row per evaluation
       success_curve.png      written at the end
       summary.txt            the one-screen summary
