@@ -18,10 +18,9 @@ from dataclasses import dataclass, replace
 
 import mujoco
 import numpy as np
-from gymnasium_robotics.envs.franka_kitchen import franka_env
-from gymnasium_robotics.envs.franka_kitchen.kitchen_env import BONUS_THRESH
 
 from common.envs.kitchen import goal_distance, goal_reached, split_state
+from common.envs.robotics import BONUS_THRESH, franka_env
 
 MODEL_XML = os.path.join(os.path.dirname(franka_env.__file__), "../assets/kitchen_franka/kitchen_assets/kitchen_env_model.xml")
 DT = 0.08  # seconds per env step (frame_skip 40 x 2 ms)

@@ -43,7 +43,7 @@ class ModelConfig:
 
 @dataclass
 class AlgoConfig:
-    """MOTO's losses and their weights (../shared/docs/moto-algorithm.md)."""
+    """MOTO's losses and their weights (Rafailov et al., CoRL 2023, Sec. 4; docs/training.md)."""
 
     uncertainty_weight: float = 10.0  # alpha: r_hat = r - alpha * u; 0 is the "No Unc." ablation
     penalty_reduce: str = "mean"  # how u(s, a) reduces std over latent dims to a scalar: mean | max (choice)
@@ -108,6 +108,11 @@ class LoggingConfig:
     log_every: int = 50  # gradient steps between scalar logs
     diagnostics_every: int = 500  # gradient steps between video / reward / epsilon_u diagnostics
     progress: bool = True  # progress bars on the terminal
+    backends: list[str] = field(default_factory=lambda: ["tensorboard"])  # any of tensorboard, wandb, mlflow
+    # (wandb and mlflow are the extras [wandb] and [mlflow] of moto-rl); see docs/training.md
+    wandb_project: str = "moto"  # W&B project; WANDB_MODE=offline keeps the run on disk (wandb sync later)
+    mlflow_tracking_uri: str = ""  # "" = a local file store at <run_dir>/mlruns; or http://HOST:5000
+    mlflow_experiment: str = "moto"  # MLflow experiment name
 
 
 @dataclass
@@ -130,6 +135,8 @@ class MotoConfig:
     seed: int = 0
     device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
     run_name: str | None = None  # run directory name; None = <task>-<ablation>-s<seed>-<time>
+    init_from: str = ""  # fine-tune: start the online phase from these weights (a `moto pretrain` output,
+    # a run directory or a checkpoint); the offline phase is skipped. "" = train from scratch
     env: EnvConfig = field(default_factory=EnvConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     algo: AlgoConfig = field(default_factory=AlgoConfig)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.resources
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,17 @@ from common.config import MotoConfig
 from common.errors import UserError
 from common.tasks import UnknownTaskError, task_spec
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+def _config_dir() -> Path:
+    """The presets: the ``moto_configs`` package of an installed wheel (the repository's ``configs/``,
+    mapped by pyproject.toml), or ``configs/`` beside the packages in a source tree that is not installed."""
+    try:
+        return Path(str(importlib.resources.files("moto_configs")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[1] / "configs"
+
+
+CONFIG_DIR = _config_dir()
 SELECTORS = ("profile", "size", "task", "ablation")
 
 # Fields whose value must be one of a fixed set.
@@ -32,6 +43,22 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "algo.imag_member": ("random", "mean"),
     "workers.weight_sync": ("episode", "steps"),
 }
+LOGGING_BACKENDS = ("tensorboard", "wandb", "mlflow")
+
+# Counts that must be at least 1, and counts where 0 has a documented meaning (never / none / all).
+POSITIVE = (
+    "env.image_size", "env.action_repeat", "env.max_episode_steps",
+    "model.cnn_depth", "model.deter", "model.stoch", "model.classes", "model.hidden", "model.mlp_layers",
+    "model.ensemble",
+    "algo.batch_size", "algo.imag_horizon",
+    "schedule.updates_per_episode", "schedule.eval_episodes", "schedule.demo_episodes",
+    "workers.envs_per_worker", "workers.weight_sync_steps", "logging.log_every",
+)
+NON_NEGATIVE = (
+    "algo.agent_batch", "schedule.offline_steps", "schedule.online_steps", "schedule.eval_every_episodes",
+    "schedule.checkpoint_every", "workers.num_workers", "workers.render_threads", "storage.max_frames_in_memory",
+    "storage.prefetch", "logging.diagnostics_every", "perf.torch_threads",
+)
 
 
 class ConfigError(UserError, ValueError):
@@ -123,12 +150,33 @@ def validate(cfg: MotoConfig) -> None:
             raise ConfigError(f"{key}='{value}' is not valid. Choices: {', '.join(choices)}.")
     if not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):
         raise ConfigError(f"device='{cfg.device}' is not valid. Choices: auto, cpu, cuda, cuda:N.")
-    if cfg.model.ensemble < 1:
-        raise ConfigError("model.ensemble must be at least 1 (the paper uses 7).")
-    if cfg.algo.seq_len < 2 or cfg.algo.batch_size < 1:
-        raise ConfigError("algo.seq_len must be >= 2 and algo.batch_size >= 1.")
-    if cfg.workers.num_workers < 0 or cfg.workers.envs_per_worker < 1:
-        raise ConfigError("workers.num_workers must be >= 0 and workers.envs_per_worker >= 1.")
+    _check_counts(cfg)
+    bad = [b for b in cfg.logging.backends if b not in LOGGING_BACKENDS]
+    if bad:
+        choices = ", ".join(LOGGING_BACKENDS)
+        raise ConfigError(f"logging.backends: unknown backend(s) {', '.join(bad)}. Choices: {choices}.")
+
+
+def _value(cfg: MotoConfig, key: str):
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+def _check_counts(cfg: MotoConfig) -> None:
+    defaults = MotoConfig()
+    for key in POSITIVE:
+        if _value(cfg, key) < 1:
+            raise ConfigError(f"{key}={_value(cfg, key)} must be at least 1 (default {_value(defaults, key)}).")
+    for key in NON_NEGATIVE:
+        if _value(cfg, key) < 0:
+            raise ConfigError(f"{key}={_value(cfg, key)} must be 0 or more (default {_value(defaults, key)}; "
+                              "see common/config.py for what 0 means).")
+    if cfg.algo.seq_len < 2:
+        raise ConfigError(f"algo.seq_len={cfg.algo.seq_len} must be at least 2 (default {defaults.algo.seq_len}).")
+    bad = [c for c in cfg.model.decoder_channels if c < 1]
+    if not cfg.model.decoder_channels or bad:
+        channels = cfg.model.decoder_channels
+        raise ConfigError(f"model.decoder_channels={channels} must be a non-empty list of counts >= 1.")
 
 
 def load_config(overrides: Sequence[str] = (), profile: str = "local") -> MotoConfig:
@@ -157,6 +205,20 @@ def load_config(overrides: Sequence[str] = (), profile: str = "local") -> MotoCo
             raise ConfigError(f"cannot parse overrides {dotlist}: {e}") from None
         cfg = _merge(cfg, cli, "command line")
     typed: MotoConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    validate(typed)
+    return typed
+
+
+def with_task(cfg: MotoConfig, task: str) -> MotoConfig:
+    """``cfg`` moved to another task: its env preset (camera, action repeat, episode length) applied on top."""
+    try:
+        task_spec(task)
+    except UnknownTaskError as e:
+        raise ConfigError(f"task: {e}") from None
+    merged = _merge(OmegaConf.structured(cfg), OmegaConf.create({"env": _preset("tasks", task).get("env", {})}),
+                    f"configs/tasks/{task}.yaml")
+    typed: MotoConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    typed.env.task = task
     validate(typed)
     return typed
 

@@ -1,6 +1,6 @@
 """Networks shared by the rollout actors and the learner: encoder, RSSM (with the prior ensemble), actor.
 
-Symbols follow the paper (../shared/docs/moto-algorithm.md): h_t deterministic GRU state, z_t the
+Symbols follow the paper (MOTO, CoRL 2023; docs/training.md): h_t deterministic GRU state, z_t the
 stochastic state (``stoch`` categoricals x ``classes`` classes, one-hot, flattened), s_t = [h_t, z_t].
 Time alignment is the Batch's: at index t the action a_t is the one that *led to* x_t, so
 h_t = f(h_{t-1}, z_{t-1}, a_t) in array indices (the paper writes a_{t-1}).

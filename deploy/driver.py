@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import ray
 from ray.exceptions import RayActorError
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from actors.weights import WeightBoard
 from actors.worker import RolloutWorker, worker_actor_options
 from common.config import MotoConfig
 from common.episode import EpisodeStats
+from common.tracking import Tracker
 from deploy.fleet import Fleet
 from deploy.offline_data import prepare_offline_data
 from deploy.report import plot_success_curve, summary_text
@@ -42,7 +42,7 @@ class Driver:
         self.store_url = run.store_url(cfg)
         state = ScheduleState.from_dict(run.read_schedule(checkpoint)) if checkpoint else ScheduleState()
         self.schedule = Schedule(cfg.schedule, cfg.workers.num_workers, state)
-        self.writer = SummaryWriter(str(run.tb_dir / "driver"))
+        self.writer = Tracker(cfg, run.path, tb_dir=run.tb_dir / "driver")  # TensorBoard + logging.backends
         self.started = time.time()
         self.policy_lags: list[int] = []
         self.worker_restarts = 0
@@ -161,6 +161,8 @@ class Driver:
         for key in ("model/image_mse", "model/reward_mse", "model/kl", "actor/loss", "critic/loss", "learner_steps_per_s"):
             if key in metrics:
                 self.writer.add_scalar(f"driver/{key}", metrics[key], step)
+        for key, value in metrics.items():  # TensorBoard has these from the learner itself; W&B / MLflow get them here
+            self.writer.add_scalar(f"learner/{key}", value, step, tensorboard=False)
         if "diag/epsilon_u" in metrics:
             self.epsilon_u = metrics["diag/epsilon_u"]
         every = self.cfg.schedule.checkpoint_every
@@ -205,12 +207,9 @@ class Driver:
         self.run_dir.write_curves(state.evals)
 
     def _save_video(self, frames: np.ndarray, env_steps: int) -> None:
-        """frames (T, H, W, 3) uint8 -> a GIF in videos/ and a filmstrip in TensorBoard."""
-        from PIL import Image
-
+        """frames (T, H, W, 3) uint8 -> a GIF in videos/ that also plays in TensorBoard (and W&B, MLflow), and a filmstrip."""
         path = self.run_dir.videos_dir / f"eval_{env_steps:08d}.gif"
-        images = [Image.fromarray(f).resize((128, 128), Image.NEAREST) for f in frames]
-        images[0].save(path, save_all=True, append_images=images[1:], duration=80, loop=0)
+        self.writer.add_gif("eval/video", frames, env_steps, path=path, fps=12.5, scale=2)
         strip = np.concatenate(list(frames[:: max(1, len(frames) // 10)][:10]), axis=1)  # (H, 10W, 3)
         self.writer.add_image("eval/filmstrip", strip, env_steps, dataformats="HWC")
 
@@ -233,5 +232,8 @@ class Driver:
         ray.get(self.learner.close.remote())  # flush TensorBoard, stop the sampler's threads
         text = summary_text(self.cfg, state.to_dict(), self.run_dir.path, time.time() - self.started, extra)
         self.run_dir.summary_path.write_text(text)
+        last = state.evals[-1] if state.evals else {}
+        final = {k: float(last[k]) for k in ("success_rate", "mean_return", "env_steps", "learner_steps") if k in last}
+        self.writer.log_summary(text, final)
         self.writer.close()
         return text

@@ -6,10 +6,13 @@
       tb/                    TensorBoard logs (learner losses and diagnostics, success vs env steps, ...)
       checkpoints/step_<N>/  learner.pt (model, optimisers, RNG) + schedule.json, written as one
                              directory and renamed into place, so a crash never leaves half of one
-      videos/                evaluation episodes as GIFs
+      videos/                evaluation episodes and open-loop predictions as GIFs
+      eval/step_<N>/         `moto eval` results: eval.json and GIFs
       curves.csv             one row per evaluation
       success_curve.png      written at the end
       summary.txt            the one-screen summary
+      init_from.json         with init_from=: the checkpoint the weights came from (path, step, sha256)
+      tracking.json          with logging.backends wandb / mlflow: their run ids (--resume continues them)
 """
 
 from __future__ import annotations
@@ -120,3 +123,12 @@ class RunDirectory:
         tmp = self.curves_path.with_suffix(".tmp")
         tmp.write_text("\n".join(lines) + "\n")
         os.replace(tmp, self.curves_path)
+
+
+def discard_failed_start(run: RunDirectory) -> bool:
+    """Remove the directory of a new run that stopped on bad input before its first checkpoint (nothing in
+    it is worth keeping, and a left-over config.yaml would block the same run_name). True if removed."""
+    if run.latest_checkpoint() is not None or run.summary_path.exists():
+        return False
+    shutil.rmtree(run.path, ignore_errors=True)
+    return True

@@ -12,7 +12,8 @@ import ray
 from common.config import MotoConfig
 from common.config_loading import load_config
 from common.errors import UserError
-from deploy.run_dir import RunDirectory
+from deploy.checkpoints import prepare_init_from, write_init_record
+from deploy.run_dir import RunDirectory, discard_failed_start
 
 
 def init_ray(cfg: MotoConfig) -> bool:
@@ -42,14 +43,22 @@ def main(args: argparse.Namespace) -> int:
         print(f"resuming {run.path} from {checkpoint.name if checkpoint else 'the start (no checkpoint yet)'}")
     else:
         cfg = load_config(args.overrides)
+        init_record = prepare_init_from(cfg, list(args.overrides)) if cfg.init_from else None
         run = RunDirectory.create(cfg)
         checkpoint = None
+        if init_record:
+            write_init_record(run.path, init_record)
+            print(f"fine-tuning from {init_record['checkpoint']} (learner step {init_record['learner_step']})")
         print(f"run directory: {run.path}")
     from deploy.driver import Driver  # imports torch, the learner and the actors: after config errors are out
 
     started_ray = init_ray(cfg)
     try:
         print(Driver(cfg, run, checkpoint).run())
+    except UserError:
+        if not args.resume:
+            discard_failed_start(run)
+        raise
     finally:
         if started_ray:
             ray.shutdown()

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 
 from common.episode import Episode
 from common.networks import RSSMState, sample_onehot
+from common.video import add_gif, save_gif
 from learner.imagination import pick_member, uncertainty_penalty
 from learner.world_model import WorldModel
 
@@ -116,14 +116,6 @@ def epsilon_u(wm: WorldModel, episodes: list[Episode], horizon: int = 15, reduce
     return float(torch.cat(penalties).mean()) if penalties else 0.0
 
 
-def save_gif(frames: np.ndarray, path, scale: int = 2) -> None:
-    """frames (T, H, W, 3) uint8 -> an animated GIF (nearest-neighbour upscaled so it can be looked at)."""
-    from PIL import Image
-
-    images = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST) for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=100, loop=0)
-
-
 def log_diagnostics(
     learner, episodes: list[Episode], writer, step: int, max_episodes: int = 3, video_dir=None
 ) -> dict[str, float]:
@@ -138,8 +130,7 @@ def log_diagnostics(
     wm.eval()
     try:
         video = open_loop_prediction(wm, episodes[0])  # (T, H, W, 3)
-        if importlib.util.find_spec("moviepy") is not None:  # TensorBoard video needs moviepy
-            writer.add_video("diag/open_loop", torch.from_numpy(video).permute(0, 3, 1, 2).unsqueeze(0), step, fps=10)
+        add_gif(writer, "diag/open_loop", video, step)  # an animated GIF in TensorBoard's Images tab
         writer.add_image("diag/open_loop_strip", np.concatenate(list(video[::5]), axis=0), step, dataformats="HWC")
         if video_dir is not None:
             save_gif(video, Path(video_dir) / f"openloop_{step:08d}.gif")

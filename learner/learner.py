@@ -238,8 +238,9 @@ class Learner:
                 f"Load it with the same size preset and ablation it was trained with."
             )
 
-    def load(self, path: str | Path) -> None:
-        """Restore a checkpoint written by ``save`` (weights, targets, optimisers, step, RNG states)."""
+    def load(self, path: str | Path, weights_only: bool = False) -> int:
+        """Restore a checkpoint written by ``save`` (weights, targets, optimisers, step, RNG states); returns
+        its step. ``weights_only``: the networks alone (fine-tuning from it: fresh optimisers, step 0)."""
         try:
             ckpt = torch.load(path, map_location=self.device, weights_only=True)
         except FileNotFoundError:
@@ -249,6 +250,8 @@ class Learner:
         self._check_shapes(ckpt, path)
         self.world_model.load_state_dict(ckpt["world_model"])
         self.agent.load_state_dict(ckpt["agent"])
+        if weights_only:
+            return int(ckpt["step"])
         self.model_opt.load_state_dict(ckpt["model_opt"])
         self.actor_opt.load_state_dict(ckpt["actor_opt"])
         self.critic_opt.load_state_dict(ckpt["critic_opt"])
@@ -258,3 +261,4 @@ class Learner:
         if "cuda" in rng:
             rng["cuda"] = [s.cpu() for s in rng["cuda"]]
         _set_rng_state(rng)
+        return self.step

@@ -7,6 +7,7 @@ set of TensorBoard tags (``<run_dir>/tb/learner``), one checkpoint name (``<run_
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 from tqdm import tqdm
@@ -16,6 +17,7 @@ from common.config_loading import load_config, save_config
 from common.errors import UserError
 from learner.learner import Learner
 from learner.service import CHECKPOINT_FILE, LearnerService
+from storage import TrajectoryStore
 
 
 def _check_offline(service: LearnerService) -> None:
@@ -28,14 +30,34 @@ def _check_offline(service: LearnerService) -> None:
                         f"pass the store's task (task=...)")
 
 
-def pretrain(cfg: MotoConfig, store_url: str, steps: int, run_dir: str | Path) -> Learner:
-    """N_offline gradient steps on the store's episodes; TensorBoard logs and a final checkpoint in ``run_dir``."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
-    service = LearnerService(cfg, store_url, str(run_dir))
+def _open_service(cfg: MotoConfig, store_url: str, run_dir: Path) -> LearnerService:
+    """The service once the store has opened and holds this task's offline episodes; a start that fails
+    leaves no run directory behind."""
+    from common.tracking import Tracker
+
+    fresh = not run_dir.exists()
+    service = None
     try:
+        TrajectoryStore.open(store_url, create=False)  # a missing or foreign store fails before anything is written
+        tracker = Tracker(cfg, run_dir, tb_dir=run_dir / "tb" / "learner")
+        service = LearnerService(cfg, store_url, str(run_dir), tracker=tracker)
         _check_offline(service)
+        return service
+    except BaseException:
+        if service is not None:
+            service.close()
+        if fresh:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def pretrain(cfg: MotoConfig, store_url: str, steps: int, run_dir: str | Path) -> Learner:
+    """N_offline gradient steps on the store's episodes; logs (``logging.backends``) and a final checkpoint in
+    ``run_dir``, which is created only once the store has been opened and holds offline episodes."""
+    run_dir = Path(run_dir)
+    service = _open_service(cfg, store_url, run_dir)
+    try:
+        save_config(cfg, run_dir / "config.yaml")
         every = cfg.schedule.checkpoint_every
         with tqdm(total=steps, desc="pretrain", disable=not cfg.logging.progress, unit="step") as bar:
             while service.step < steps:
@@ -49,6 +71,8 @@ def pretrain(cfg: MotoConfig, store_url: str, steps: int, run_dir: str | Path) -
                     service.save(str(run_dir))
         service.diagnostics()
         service.save(str(run_dir))
+        service.writer.log_summary(f"pre-trained {service.step} steps on {store_url}",
+                                   {"learner_steps": float(service.step)})
         return service.learner
     finally:
         service.close()

@@ -36,13 +36,17 @@ def checkpoint_file(directory: str | Path) -> Path:
 
 
 class LearnerService:
-    def __init__(self, cfg: MotoConfig, store_url: str, run_dir: str, checkpoint: str | None = None):
+    def __init__(self, cfg: MotoConfig, store_url: str, run_dir: str, checkpoint: str | None = None, tracker=None):
+        """``tracker``: a ``common.tracking.Tracker`` for in-process use (``moto pretrain``: every logging
+        backend); the Ray actor writes TensorBoard only and the driver forwards its metrics to the others."""
         if cfg.perf.torch_threads > 0:
             torch.set_num_threads(cfg.perf.torch_threads)
         self.cfg = cfg
         self.learner = Learner(cfg, task_spec(cfg.env.task).action_dim, cfg.device)
         if checkpoint:
             self.learner.load(str(checkpoint_file(checkpoint)))
+        elif cfg.init_from:  # fine-tuning: the networks of a pre-trained checkpoint (resolved by `moto train`)
+            self.learner.load(cfg.init_from, weights_only=True)
         self.store = TrajectoryStore.open(store_url, create=False)
         self.sampler = Sampler(
             self.store,
@@ -54,9 +58,11 @@ class LearnerService:
             refresh_seconds=cfg.storage.refresh_seconds,
             seed=cfg.seed + 1000 * self.learner.step,  # a resumed run does not replay the same batches
         )
-        from torch.utils.tensorboard import SummaryWriter
+        if tracker is None:
+            from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(Path(run_dir) / "tb" / "learner"))
+            tracker = SummaryWriter(str(Path(run_dir) / "tb" / "learner"))
+        self.writer = tracker
         self.video_dir = Path(run_dir) / "videos"
         self.video_dir.mkdir(parents=True, exist_ok=True)
 

@@ -11,14 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
-import gymnasium_robotics
 import numpy as np
-from gymnasium_robotics.envs.franka_kitchen.franka_env import DEFAULT_CAMERA_CONFIG
-from gymnasium_robotics.envs.franka_kitchen.kitchen_env import BONUS_THRESH, OBS_ELEMENT_GOALS, OBS_ELEMENT_INDICES
 
 from common.config import EnvConfig
 from common.envs.base import PixelEnv
 from common.envs.rendering import Camera, FreeCamera, ModelCamera
+from common.envs.robotics import (  # gymnasium-robotics without its unrelated Adroit notice
+    BONUS_THRESH,
+    DEFAULT_CAMERA_CONFIG,
+    OBS_ELEMENT_GOALS,
+    OBS_ELEMENT_INDICES,
+    gymnasium_robotics,
+)
 from common.tasks import TaskSpec
 
 gym.register_envs(gymnasium_robotics)

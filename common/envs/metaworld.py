@@ -17,7 +17,7 @@ from common.envs.base import PixelEnv
 from common.envs.rendering import Camera, FreeCamera, ModelCamera
 from common.tasks import TaskSpec
 
-# The paper authors' camera and reset (see shared/docs/environment-notes.md).
+# The camera and reset of the paper authors' public baseline code (docs/environments.md).
 PAPER_CAMERA = FreeCamera(distance=0.75, azimuth=15.0, elevation=-22.5, lookat=(-0.15, 0.65, 0.25))
 HAND_START = np.array([0.1, 0.5, 0.30])
 HAND_NOISE = 0.02

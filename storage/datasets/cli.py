@@ -1,4 +1,4 @@
-"""Handlers of ``moto import`` and ``moto export`` (parsers: common/cli.py); ``moto datasets build`` is
+"""Handlers of ``moto import`` and ``moto export`` (parsers: deploy/cli.py); ``moto datasets build`` is
 ``deploy.datasets.cli.build`` (its builders run the scripted experts)."""
 
 from __future__ import annotations
@@ -7,27 +7,19 @@ import argparse
 
 from common.errors import UserError
 
-IMPORTERS = ("d4rl-kitchen", "minari-kitchen", "npz", "d4rl-images")
-
-
-def build(args: argparse.Namespace) -> int:
-    """TEMPORARY forwarder for ``moto datasets build``, whose parser (common/cli.py, being moved to
-    deploy/cli.py) still names ``storage.datasets.cli:build``. The handler is ``deploy.datasets.cli.build``;
-    once the parser names it, delete this function and its entry in tests/test_architecture.py."""
-    from deploy.datasets.cli import build as build_datasets
-
-    return build_datasets(args)
+IMPORTERS = ("minari", "d4rl-kitchen", "minari-kitchen", "npz", "d4rl-images")
 
 
 def import_(args: argparse.Namespace) -> int:
     from storage.datasets import d4rl_images, d4rl_kitchen, minari_kitchen, npz
 
-    if args.format in ("d4rl-kitchen", "minari-kitchen") and not args.task:
+    if args.format in ("d4rl-kitchen", "minari", "minari-kitchen") and not args.task:
         raise UserError(f"`moto import {args.format}` needs --task kitchen/mixed or kitchen/partial (rewards are recomputed for it)")
     if not args.task:
         raise UserError(f"`moto import {args.format}` needs --task, e.g. --task metaworld/drawer-open")
     run = {
         "d4rl-kitchen": d4rl_kitchen.import_d4rl_kitchen,
+        "minari": minari_kitchen.import_minari_kitchen,
         "minari-kitchen": minari_kitchen.import_minari_kitchen,
         "npz": npz.import_npz,
         "d4rl-images": d4rl_images.import_d4rl_images,

@@ -1,101 +1,115 @@
-"""Local Minari Franka Kitchen datasets (``D4RL/kitchen/mixed-v2`` layout) rendered to pixel episodes.
+"""Franka Kitchen datasets in Minari's format (e.g. ``D4RL/kitchen/mixed-v2``), read through Minari's
+own API and rendered to pixel episodes.
 
-On disk (minari 0.5's writer): ``<dir>/data/metadata.json`` and ``<dir>/data/main_data.hdf5`` with
-one group per episode, ``episode_<i>/observations/observation (T+1, 59)`` (FrankaKitchen-v1:
-robot qpos 9, robot qvel 9, object qpos 21, object qvel 20), ``actions (T, 9)``, ``rewards``,
-``terminations``, ``truncations`` (T,), and optional ``infos``. Observations already include the
-reset state, so an episode maps row for row. ``infos/qpos``/``infos/qvel`` (T+1 rows), when
-present, are exact simulator states and are preferred over the (slightly noisy) observation.
+``moto import minari-kitchen DATASET`` takes a dataset id that Minari has locally (``minari list local``;
+fetch one with ``minari download D4RL/kitchen/mixed-v2``; ``MINARI_DATASETS_PATH`` moves the root) or
+the path of a dataset folder. ``minari.load_dataset`` / ``minari.MinariDataset`` read it, so any
+storage format Minari writes (HDF5, Arrow) works. Each episode needs ``observations["observation"]``
+(T+1, 59) (FrankaKitchen-v1: robot qpos 9, robot qvel 9, object qpos 21, object qvel 20) and actions
+(T, 9); ``infos["qpos"]`` / ``infos["qvel"]`` (T+1 rows), when recorded, are exact simulator states and
+are preferred over the (slightly noisy) observation.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from common.errors import UserError
-from storage.datasets.importing import (
-    ImportReport,
-    check_task,
-    expect_shape,
-    open_hdf5,
-    read,
-    require,
-    run_import,
-    source_key,
-)
+from storage.datasets.importing import ImportReport, check_task, expect_shape, run_import, source_key
 from storage.datasets.kitchen_replay import NA, NQ, NV, KitchenReplayer, KitchenStateSource, states_from_obs59
 
-EXPECTED = "a Minari kitchen observation is FrankaKitchen-v1's 59-dim 'observation' (robot qpos 9, qvel 9, object qpos 21, qvel 20)"
+EXPECTED = (
+    "a Minari kitchen observation is FrankaKitchen-v1's 59-dim 'observation' "
+    "(robot qpos 9, qvel 9, object qpos 21, qvel 20)"
+)
 
 
-def data_dir(path: str | Path) -> Path:
-    """The ``data`` folder of a Minari dataset directory (or the folder itself)."""
-    path = Path(path)
+def _data_dir(path: Path) -> Path | None:
+    """The ``data`` folder (holding metadata.json) of a Minari dataset folder, if ``path`` is one."""
     for candidate in (path / "data", path):
-        if (candidate / "main_data.hdf5").is_file():
+        if (candidate / "metadata.json").is_file():
             return candidate
-    raise UserError(f"{path} is not a Minari dataset directory: no data/main_data.hdf5 in it. "
-                    "Give the dataset's folder, e.g. ~/.minari/datasets/D4RL/kitchen/mixed-v2")
+    return None
+
+
+def load_minari(dataset: str | Path) -> tuple[Any, str]:
+    """(``MinariDataset``, a name for episode keys) for a local dataset id or a dataset folder."""
+    import minari
+
+    path = Path(dataset).expanduser()
+    if path.exists():
+        data = _data_dir(path)
+        if data is None:
+            raise UserError(
+                f"{path} is not a Minari dataset folder (no data/metadata.json in it); give the dataset's "
+                "folder, e.g. ~/.minari/datasets/D4RL/kitchen/mixed-v2, or its id, e.g. D4RL/kitchen/mixed-v2"
+            )
+        name = (data.parent if data.name == "data" else data).name
+        try:
+            return minari.MinariDataset(data), name
+        except Exception as e:  # a damaged folder: Minari's own message says what is wrong
+            raise UserError(f"Minari cannot open {path}: {e}") from None
+    try:
+        return minari.load_dataset(str(dataset)), str(dataset).rstrip("/").split("/")[-1]
+    except FileNotFoundError:
+        local = ", ".join(sorted(minari.list_local_datasets())) or "none"
+        raise UserError(
+            f"no local Minari dataset '{dataset}' (and no such folder). Fetch it with "
+            f"`minari download {dataset}` (Minari keeps it under MINARI_DATASETS_PATH, default "
+            f"~/.minari/datasets). Local datasets: {local}"
+        ) from None
+    except Exception as e:  # e.g. a malformed id
+        raise UserError(f"Minari cannot load '{dataset}': {e}") from None
 
 
 class MinariKitchenSource(KitchenStateSource):
-    def __init__(self, path: str | Path, task_id: str, f: object):
-        self.dir = data_dir(path)
-        self.name = (self.dir.parent if self.dir.name == "data" else self.dir).name
+    def __init__(self, dataset: Any, name: str, task_id: str):
+        self.dataset = dataset
+        self.name = name
         self.task_id = task_id
-        self.f = f
-        meta_path = self.dir / "metadata.json"
-        try:
-            self.metadata = json.loads(meta_path.read_text())
-        except (OSError, ValueError) as e:
-            raise UserError(f"cannot read {meta_path} ({e}); a Minari dataset needs it") from None
-        episodes = sorted((k for k in f.keys() if k.startswith("episode_")), key=lambda k: int(k.split("_")[1]))
-        total = self.metadata.get("total_episodes")
-        if total is not None and total != len(episodes):
-            raise UserError(f"{self.dir}: metadata.json says {total} episodes, main_data.hdf5 has {len(episodes)}; "
-                            "the dataset is incomplete (interrupted download?): fetch it again")
-        self.episodes = episodes
+        self.indices = [int(i) for i in dataset.episode_indices]
         self._replayer: KitchenReplayer | None = None
 
     def __len__(self) -> int:
-        return len(self.episodes)
+        return len(self.indices)
 
     def key(self, index: int) -> str:
-        return source_key(self.name, self.episodes[index].split("_")[1])
+        return source_key(self.name, str(self.indices[index]))
 
     def _arrays(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-        name = self.episodes[index]
-        where = f"{self.dir / 'main_data.hdf5'} {name}"
-        g = self.f[name]
-        require(g, ("observations", "actions"), where, "a Minari episode has observations, actions, rewards, terminations, truncations")
-        obs_g = g["observations"]
-        if not hasattr(obs_g, "keys") or "observation" not in obs_g:
-            raise UserError(f"{where}: no observations/observation; {EXPECTED}")
-        obs = read(obs_g["observation"], f"{where}/observations/observation")
-        expect_shape(obs.shape, (None, 59), f"{where}/observations/observation", EXPECTED)
-        actions = read(g["actions"], f"{where}/actions")
-        expect_shape(actions.shape, (obs.shape[0] - 1, NA), f"{where}/actions", "T 9-dim actions for T+1 observations")
-        infos = g.get("infos")
-        if infos is not None and "qpos" in infos and "qvel" in infos:
-            qpos = read(infos["qpos"], f"{where}/infos/qpos").astype(np.float64)
-            qvel = read(infos["qvel"], f"{where}/infos/qvel").astype(np.float64)
-            expect_shape(qpos.shape, (obs.shape[0], NQ), f"{where}/infos/qpos", "one kitchen qpos per observation")
-            expect_shape(qvel.shape, (obs.shape[0], NV), f"{where}/infos/qvel", "one kitchen qvel per observation")
+        where = f"{self.name} episode {self.indices[index]}"
+        try:
+            (ep,) = self.dataset.iterate_episodes([self.indices[index]])
+        except Exception as e:  # damaged storage
+            raise UserError(
+                f"cannot read {where} ({e}); the dataset is damaged or incomplete: fetch it again"
+            ) from None
+        obs = ep.observations
+        if not isinstance(obs, dict) or "observation" not in obs:
+            raise UserError(f"{where}: no observations['observation']; {EXPECTED}")
+        obs = np.asarray(obs["observation"])
+        expect_shape(obs.shape, (None, 59), f"{where} observations['observation']", EXPECTED)
+        actions = np.asarray(ep.actions)
+        expect_shape(actions.shape, (obs.shape[0] - 1, NA), f"{where} actions", "T 9-dim actions for T+1 observations")
+        infos = ep.infos or {}
+        if "qpos" in infos and "qvel" in infos:
+            qpos, qvel = np.asarray(infos["qpos"], np.float64), np.asarray(infos["qvel"], np.float64)
+            expect_shape(qpos.shape, (obs.shape[0], NQ), f"{where} infos['qpos']", "one kitchen qpos per observation")
+            expect_shape(qvel.shape, (obs.shape[0], NV), f"{where} infos['qvel']", "one kitchen qvel per observation")
         else:
             qpos, qvel = states_from_obs59(obs.astype(np.float64))
         return qpos, qvel, actions.astype(np.float32), where
 
 
-
-def import_minari_kitchen(path: str | Path, task_id: str, store_url: str, progress: bool = True) -> ImportReport:
-    """Render a local Minari kitchen dataset into ``store_url`` for ``task_id``."""
+def import_minari_kitchen(dataset: str | Path, task_id: str, store_url: str, progress: bool = True) -> ImportReport:
+    """Render a local Minari kitchen dataset (id or folder) into ``store_url`` for ``task_id``."""
     check_task(task_id, "kitchen")
-    with open_hdf5(data_dir(path) / "main_data.hdf5") as f:
-        source = MinariKitchenSource(path, task_id, f)
-        try:
-            return run_import(source, store_url, progress)
-        finally:
-            source.close()
+    data, name = load_minari(dataset)
+    source = MinariKitchenSource(data, name, task_id)
+    try:
+        return run_import(source, store_url, progress)
+    finally:
+        source.close()

@@ -5,8 +5,8 @@ import pytest
 
 from actors.collect import collect_demos
 from actors.scripted import ScriptedAgent
-from common.cli import main as cli_main
 from common.config import EnvConfig
+from deploy.cli import main as cli_main
 from storage import TrajectoryStore
 
 

@@ -10,9 +10,9 @@ import pytest
 
 from actors.kitchen_expert import ALL_OBJECTS, KitchenExpert
 from actors.scripted import make_expert
-from common.cli import main as moto
 from common.envs.kitchen import goal_reached
 from common.tasks import task_spec
+from deploy.cli import main as moto
 from storage import TrajectoryStore
 
 

@@ -65,13 +65,13 @@ def test_saved_config_round_trips(tmp_path):
 
 
 def test_cli_reports_config_errors_without_traceback():
-    out = subprocess.run([sys.executable, "-m", "common.cli", "config", "algo.bogus=1"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "deploy.cli", "config", "algo.bogus=1"], capture_output=True, text=True)
     assert out.returncode == 2
     assert "unknown config key 'algo.bogus'" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_help_lists_the_commands():
-    out = subprocess.run([sys.executable, "-m", "common.cli", "--help"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "deploy.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     for command in ("train", "pretrain", "envs", "store", "collect-demos", "bench"):
         assert command in out.stdout

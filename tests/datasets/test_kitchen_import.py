@@ -149,13 +149,13 @@ def test_bad_minari_kitchen_and_wrong_task(tmp_path, kitchen_rollouts, monkeypat
     url = _store(tmp_path)
     with pytest.raises(UserError, match="for kitchen tasks"):
         import_minari_kitchen(folder, "metaworld/drawer-open", url, progress=False)
-    with pytest.raises(UserError, match="not a Minari dataset directory"):
+    with pytest.raises(UserError, match="not a Minari dataset folder"):
         import_minari_kitchen(tmp_path, "kitchen/mixed", url, progress=False)
     data = f"{folder}/data/main_data.hdf5"
     with h5py.File(data, "a") as f:  # the last episode's observation loses its object velocities
         obs = f["episode_2/observations/observation"][...]
         del f["episode_2/observations/observation"]
         f["episode_2/observations/observation"] = obs[:, :39]
-    with pytest.raises(UserError, match=r"episode_2/observations/observation has shape \(7, 39\), expected \(N, 59\)"):
+    with pytest.raises(UserError, match=r"episode 2 observations\['observation'\] has shape \(7, 39\), expected \(N, 59\)"):
         import_minari_kitchen(folder, "kitchen/mixed", url, progress=False)
     assert TrajectoryStore.open(url).episode_ids() == []

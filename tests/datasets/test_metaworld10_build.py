@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 
-from common.cli import main as moto
+from deploy.cli import main as moto
 from storage import TrajectoryStore
 
 

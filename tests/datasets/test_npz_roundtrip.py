@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from common.cli import main as moto
 from common.errors import UserError
+from deploy.cli import main as moto
 from storage import TrajectoryStore
 from storage.datasets.npz import import_npz
 

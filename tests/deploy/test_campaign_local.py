@@ -14,10 +14,10 @@ import pytest
 import ray
 from omegaconf import OmegaConf
 
-from common.cli import main as cli_main
 from deploy.campaign import run_campaign
 from deploy.campaign_spec import CampaignSpec, expand
 from deploy.campaign_state import read_events, run_progress, status_table
+from deploy.cli import main as cli_main
 from deploy.run_dir import RunDirectory
 
 pytestmark = pytest.mark.slow

@@ -33,7 +33,7 @@ def moto(args, root, log_name):
     # Ray's unix sockets live under its temp dir and must stay short: not under pytest's tmp_path
     env = dict(os.environ, MOTO_RAY_TMP=tempfile.mkdtemp(prefix="ray", dir="/tmp"))
     log = open(root / log_name, "wb")  # noqa: SIM115 (the child writes it; read on failure)
-    return subprocess.Popen([sys.executable, "-m", "common.cli", *args], cwd=Path(__file__).parents[2], env=env,
+    return subprocess.Popen([sys.executable, "-m", "deploy.cli", *args], cwd=Path(__file__).parents[2], env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -1,6 +1,6 @@
 """`moto store info|verify|fsck` through the real CLI parser."""
 
-from common.cli import main as moto
+from deploy.cli import main as moto
 from storage import TrajectoryStore, synthetic
 
 

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from common.cli import main as moto
+from deploy.cli import main as moto
 from storage import CorruptEpisode, Sampler, TrajectoryStore, synthetic
 
 
