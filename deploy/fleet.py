@@ -8,9 +8,8 @@ Ray (on the remaining nodes, or on one the autoscaler adds); until it answers ag
 
 from __future__ import annotations
 
-from typing import Any
-
 import time
+from typing import Any
 
 import ray
 from ray.exceptions import ActorUnavailableError, RayActorError

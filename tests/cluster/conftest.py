@@ -47,6 +47,8 @@ def short_ray_tmp(monkeypatch) -> str:
     monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     monkeypatch.setattr(ray._private.ray_constants, "ENABLE_RAY_CLUSTER", False)
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    # `ray start --head` turns on token auth by default; these clusters listen on 127.0.0.1 only
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     return os.path.join(root, "ray")
 
 
