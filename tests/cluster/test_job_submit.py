@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 import ray
@@ -48,9 +49,14 @@ def test_a_tiny_run_submitted_as_a_job_runs_to_the_end(cluster_with_job_server, 
     entry = [sys.executable, "-m", "common.cli", "train", *TINY, "workers.num_workers=1", "logging.progress=true",
              "run_name=job", f"logging.root={root}", f"storage.offline_url={root}/demos", "workers.ray_address=auto",
              "schedule.online_steps=6", "schedule.checkpoint_every=0"]
-    submit = subprocess.run([ray_bin, "job", "submit", "--address", dashboard, "--submission-id", "moto-tiny",
-                             "--working-dir", str(REPO), "--", *entry],
-                            cwd=REPO, capture_output=True, text=True, timeout=540)
+    deadline = time.monotonic() + 180
+    while True:  # the head's job agent starts a little after the node; the CLI says so and exits
+        submit = subprocess.run([ray_bin, "job", "submit", "--address", dashboard, "--submission-id", "moto-tiny",
+                                 "--working-dir", str(REPO), "--", *entry],
+                                cwd=REPO, capture_output=True, text=True, timeout=540)
+        if "No available agent" not in submit.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(3)
     assert submit.returncode == 0, (submit.stdout + submit.stderr)[-4000:]
     assert "succeeded" in submit.stdout.lower(), submit.stdout[-3000:]
 
