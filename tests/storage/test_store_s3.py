@@ -171,3 +171,14 @@ def test_tiny_train_with_its_store_on_s3(s3_env, tmp_path):
     assert sources.count("offline") == 2 and sources.count("online") == 3
     assert store.verify() == []
     assert not (tmp_path / "tiny-s3" / "store").exists()  # nothing went to a local folder instead
+
+
+def test_this_project_and_the_aws_mocking_server_install_side_by_side():
+    """Our distribution is `moto-rl` (console script `moto`); the S3 server's is `moto` (import name `moto`)."""
+    from importlib.metadata import distribution
+
+    scripts = {e.name: e.value for e in distribution("moto-rl").entry_points if e.group == "console_scripts"}
+    assert scripts == {"moto": "common.cli:main"}
+    import moto.server  # the AWS package; our packages are common/storage/learner/actors/deploy
+
+    assert int(moto.__version__.split(".")[0]) >= 5 and hasattr(moto.server, "ThreadedMotoServer")
