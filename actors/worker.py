@@ -317,17 +317,25 @@ def _torch_threads() -> int:
 RolloutWorker = ray.remote(RolloutWorkerActor)
 
 
-def worker_actor_options(cfg: MotoConfig, max_restarts: int = 3) -> dict:
+ROLLOUT_RESOURCE = "rollout"  # custom resource of rollout nodes (deploy/cluster/*.yaml), one unit per worker
+
+
+def worker_actor_options(cfg: MotoConfig, max_restarts: int = 3, rollout_nodes: bool = True) -> dict:
     """Ray options: one CPU each, thread caps in the process environment, restart on crash.
 
     ``max_task_retries=0``: a ``run`` interrupted by a crash fails back to the driver (its partial
-    episode was never appended) rather than silently replaying with the same seeds.
+    episode was never appended) rather than silently replaying with the same seeds. When the cluster
+    has rollout nodes (``rollout`` resource) and ``rollout_nodes``, each worker takes one unit there
+    and workers are spread over those nodes; a restart after a lost node lands on the remaining ones.
     """
     env_vars = thread_env(cfg.workers.render_threads)
     env_vars["MUJOCO_GL"] = cfg.env.gl_backend
     if cfg.env.gl_backend in ("egl", "osmesa"):
         env_vars["PYOPENGL_PLATFORM"] = cfg.env.gl_backend
-    return {"num_cpus": 1, "max_restarts": max_restarts, "max_task_retries": 0, "runtime_env": {"env_vars": env_vars}}
+    options = {"num_cpus": 1, "max_restarts": max_restarts, "max_task_retries": 0, "runtime_env": {"env_vars": env_vars}}
+    if rollout_nodes and ray.is_initialized() and ray.cluster_resources().get(ROLLOUT_RESOURCE, 0) > 0:
+        options.update(resources={ROLLOUT_RESOURCE: 1}, scheduling_strategy="SPREAD")
+    return options
 
 
 def make_rollout_workers(cfg: MotoConfig, store_url: str | None, board: Any = None, n: int | None = None,

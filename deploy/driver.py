@@ -21,9 +21,11 @@ from actors.weights import WeightBoard
 from actors.worker import RolloutWorker, worker_actor_options
 from common.config import MotoConfig
 from common.episode import EpisodeStats
+from common.errors import UserError
 from common.tracking import Tracker
 from deploy.fleet import Fleet
 from deploy.offline_data import prepare_offline_data
+from deploy.placement import check_shared_paths, learner_resources
 from deploy.report import plot_success_curve, summary_text
 from deploy.run_dir import RunDirectory
 from deploy.scale import read_scale_request
@@ -36,10 +38,17 @@ EVAL_WORKER_INDEX = 10_000
 OFFLINE_CHUNK = 50  # gradient steps per learner call in the offline phase (progress granularity)
 
 
+class LearnerLost(UserError):
+    """The learner actor died (its node was lost, or the process crashed): the run stops, resumably."""
+
+
 class Driver:
     def __init__(self, cfg: MotoConfig, run: RunDirectory, checkpoint: Path | None = None):
         self.cfg, self.run_dir, self.checkpoint = cfg, run, checkpoint
-        self.store_url = run.store_url(cfg)
+        store_url = run.store_url(cfg)
+        # Actors on other nodes get absolute paths: nothing may depend on the driver's working directory.
+        self.store_url = store_url if "://" in store_url else str(Path(store_url).absolute())
+        self.run_path = str(run.path.absolute())
         state = ScheduleState.from_dict(run.read_schedule(checkpoint)) if checkpoint else ScheduleState()
         self.schedule = Schedule(cfg.schedule, cfg.workers.num_workers, state)
         self.writer = Tracker(cfg, run.path, tb_dir=run.tb_dir / "driver")  # TensorBoard + logging.backends
@@ -52,16 +61,17 @@ class Driver:
     # set-up ------------------------------------------------------------------------------------
     def _start_actors(self) -> None:
         cfg, state = self.cfg, self.schedule.state
+        check_shared_paths(cfg, Path(self.run_path), self.store_url)
         if not state.offline_imported:
             prepare_offline_data(cfg, self.store_url)
             state.offline_imported = True
         self._recount_online_episodes()
         use_gpu = cfg.device != "cpu" and ray.cluster_resources().get("GPU", 0) >= 1
-        self.learner = learner_actor(cfg, use_gpu).remote(cfg, self.store_url, str(self.run_dir.path), str(self.checkpoint) if self.checkpoint else None)
+        self.learner = learner_actor(cfg, use_gpu, learner_resources()).remote(cfg, self.store_url, self.run_path, str(self.checkpoint) if self.checkpoint else None)
         self.board = WeightBoard.remote()
         self.fleet = Fleet(cfg, self.store_url, self.board)
         # The evaluation worker stores nothing; its index keeps its env seeds apart from the fleet's.
-        eval_options = worker_actor_options(cfg, max_restarts=-1)
+        eval_options = worker_actor_options(cfg, max_restarts=-1, rollout_nodes=False)  # may run beside the driver
         self.eval_worker = RolloutWorker.options(**eval_options).remote(cfg, None, EVAL_WORKER_INDEX, self.board)
 
     def _recount_online_episodes(self) -> None:
@@ -74,14 +84,39 @@ class Driver:
 
     # the phases ------------------------------------------------------------------------------------
     def run(self) -> str:
-        self._start_actors()
-        self._offline_phase()
-        self._publish()
-        self._online_phase()
-        if not self.schedule.state.evals or self.schedule.state.evals[-1]["episodes"] != self.schedule.state.episodes:
-            self._record_eval(ray.get(self._launch_eval()))
-        self._save_checkpoint()
-        return self._finish()
+        try:
+            self._start_actors()
+            self._offline_phase()
+            self._publish()
+            self._online_phase()
+            if not self.schedule.state.evals or self.schedule.state.evals[-1]["episodes"] != self.schedule.state.episodes:
+                self._record_eval(ray.get(self._launch_eval()))
+            self._save_checkpoint()
+            return self._finish()
+        except RayActorError as e:
+            if self._learner_alive():
+                raise
+            self.writer.close()
+            raise self._learner_lost(e) from e
+
+    def _learner_alive(self) -> bool:
+        if not hasattr(self, "learner"):
+            return True  # the error came before the learner existed: not a lost learner
+        try:
+            ray.get(self.learner.__ray_ready__.remote(), timeout=30)
+            return True
+        except (RayActorError, ray.exceptions.GetTimeoutError):
+            return False
+
+    def _learner_lost(self, error: RayActorError) -> LearnerLost:
+        last = self.run_dir.latest_checkpoint()
+        where = f"checkpoint {last.name}" if last else "the start of the run (no checkpoint was written yet)"
+        cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return LearnerLost(
+            f"the learner actor died ({cause}), probably with its node. Committed episodes are safe in {self.store_url}; "
+            f"continue the run with `moto train --resume {self.run_path}` (it restarts from {where} and recounts "
+            f"the episodes committed since from the store)"
+        )
 
     def _offline_phase(self) -> None:
         sched = self.schedule
@@ -111,7 +146,7 @@ class Driver:
             if training is None and sched.online_due > 0:
                 training_n = min(sched.online_due, cfg.schedule.updates_per_episode)
                 training = self.learner.train.remote(training_n)
-            waiting = list(fleet.busy) + [r for r in (training, evaluating) if r is not None]
+            waiting = list(fleet.busy) + list(fleet.reviving) + [r for r in (training, evaluating) if r is not None]
             ready, _ = ray.wait(waiting, num_returns=1, timeout=1.0)  # wake up at least once a second
             if not ready:
                 continue
@@ -123,15 +158,20 @@ class Driver:
             elif ref is evaluating:
                 evaluating = None
                 self._record_eval(ray.get(ref))
+            elif ref in fleet.reviving:
+                i = fleet.reviving[ref]
+                if fleet.revived(ref):
+                    log.info("rollout worker %d is back", i)
             else:
                 i = fleet.finished(ref)
                 try:
                     stats = ray.get(ref)
                 except RayActorError as e:  # the episode in flight is lost (never half-stored); Ray restarts the actor
-                    log.warning("rollout worker %d died (%s); it is restarted and its episode in flight is lost", i, type(e).__name__)
+                    log.warning("rollout worker %d died (%s); its episodes in flight are lost and Ray restarts it, on "
+                                "another node if its node is gone", i, type(e).__name__)
                     self.worker_restarts += 1
                     self.writer.add_scalar("workers/restarts", self.worker_restarts, sched.state.env_steps)
-                    fleet.wait_until_ready(i)
+                    fleet.revive(i)
                     continue
                 for episode in stats:
                     eval_due = self._record_episode(episode)

@@ -1,16 +1,20 @@
 """The driver's rollout workers: which are idle, which are collecting, and resizing the fleet.
 
 Shrinking never cuts an episode short: a worker chosen to go finishes the episode it is on (which
-is stored and counted) and is then stopped.
+is stored and counted) and is then stopped. A worker that crashed or lost its node is restarted by
+Ray (on the remaining nodes, or on one the autoscaler adds); until it answers again it is
+``reviving``, and the others keep collecting meanwhile.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import ray
+from ray.exceptions import ActorUnavailableError, RayActorError
 
-from actors.worker import RolloutWorker, make_rollout_workers, wait_until_ready, worker_actor_options
+from actors.worker import RolloutWorker, make_rollout_workers, worker_actor_options
 from common.config import MotoConfig
 
 
@@ -21,6 +25,7 @@ class Fleet:
         self.idle: list[int] = sorted(self.workers, reverse=True)
         self.busy: dict[Any, tuple[int, int]] = {}  # ObjectRef of a run() call -> (worker index, episodes)
         self.retiring: set[int] = set()
+        self.reviving: dict[Any, int] = {}  # ObjectRef of an info() call to a restarting worker -> its index
 
     @property
     def size(self) -> int:
@@ -47,10 +52,27 @@ class Fleet:
             self.idle.append(i)
         return i
 
-    def wait_until_ready(self, i: int) -> None:
-        """After a crash: block while Ray restarts worker ``i`` (calls made meanwhile would fail)."""
+    def revive(self, i: int) -> None:
+        """After a crash: worker ``i`` gets no work until Ray has restarted it (an info() call answers)."""
+        if i in self.idle:
+            self.idle.remove(i)
         if i in self.workers:
-            wait_until_ready(self.workers[i])
+            self.reviving[self.workers[i].info.remote()] = i
+
+    def revived(self, ref: Any) -> bool:
+        """An info() call of a reviving worker returned: True if the worker is back (idle, or stopped if retiring)."""
+        i = self.reviving.pop(ref)
+        try:
+            ray.get(ref)
+        except (ActorUnavailableError, RayActorError):  # still restarting, or died again meanwhile: ask again
+            time.sleep(0.2)
+            self.revive(i)
+            return False
+        if i in self.retiring:
+            self._stop(i)
+        else:
+            self.idle.append(i)
+        return True
 
     def resize(self, n: int) -> None:
         n = max(1, n)

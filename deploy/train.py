@@ -17,20 +17,35 @@ from deploy.run_dir import RunDirectory, discard_failed_start
 
 
 def init_ray(cfg: MotoConfig) -> bool:
-    """Join the cluster named by ``workers.ray_address`` or start a local Ray; True if we started it."""
+    """Join the cluster named by ``workers.ray_address`` or start a local Ray; True if we started it.
+
+    ``log_to_driver``: what actors print (a learner's warning about a skipped corrupt episode, a
+    worker's crash) reaches this process's output, prefixed with the actor's name, pid and node IP.
+    """
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     env_vars = {"MUJOCO_GL": cfg.env.gl_backend, "PYOPENGL_PLATFORM": cfg.env.gl_backend if cfg.env.gl_backend != "glfw" else ""}
     runtime_env = {"env_vars": {k: v for k, v in env_vars.items() if v}}
     if cfg.workers.ray_address:
-        ray.init(address=cfg.workers.ray_address, runtime_env=runtime_env, log_to_driver=False)
+        ray.init(address=cfg.workers.ray_address, runtime_env=runtime_env, log_to_driver=True)
         return True
     # Logical CPUs: learner + workers + evaluation worker each hold one; on a small machine they share cores.
     num_cpus = max(os.cpu_count() or 1, cfg.workers.num_workers + 2)
     temp_dir = os.environ.get("MOTO_RAY_TMP") or os.path.join(tempfile.gettempdir(), "moto-ray")
-    ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir, runtime_env=runtime_env, log_to_driver=False)
+    ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir, runtime_env=runtime_env, log_to_driver=True)
     return True
+
+
+def absolute_paths(cfg: MotoConfig) -> MotoConfig:
+    """Local paths in the config made absolute, so actors on any node (whose working directory is not
+    the driver's) and a later ``--resume`` from another folder find the same run and stores."""
+    cfg.logging.root = os.path.abspath(os.path.expanduser(cfg.logging.root))
+    for field in ("url", "offline_url"):
+        value = getattr(cfg.storage, field)
+        if value and "://" not in value:
+            setattr(cfg.storage, field, os.path.abspath(os.path.expanduser(value)))
+    return cfg
 
 
 def main(args: argparse.Namespace) -> int:
@@ -42,7 +57,7 @@ def main(args: argparse.Namespace) -> int:
         checkpoint = run.latest_checkpoint()
         print(f"resuming {run.path} from {checkpoint.name if checkpoint else 'the start (no checkpoint yet)'}")
     else:
-        cfg = load_config(args.overrides)
+        cfg = absolute_paths(load_config(args.overrides))
         init_record = prepare_init_from(cfg, list(args.overrides)) if cfg.init_from else None
         run = RunDirectory.create(cfg)
         checkpoint = None

@@ -116,6 +116,7 @@ class LearnerService:
         self.writer.close()
 
 
-def learner_actor(cfg: MotoConfig, use_gpu: bool):
-    """The Ray actor class for this run: one GPU when the cluster has one and the config allows it."""
-    return ray.remote(num_cpus=1, num_gpus=1 if use_gpu else 0, max_restarts=0)(LearnerService)
+def learner_actor(cfg: MotoConfig, use_gpu: bool, resources: dict[str, float] | None = None):
+    """The Ray actor class for this run: one GPU when the cluster has one and the config allows it;
+    ``resources`` places it on a learner node (deploy/placement.py)."""
+    return ray.remote(num_cpus=1, num_gpus=1 if use_gpu else 0, resources=resources or {}, max_restarts=0)(LearnerService)

@@ -7,6 +7,7 @@ test needs neither the SDKs nor the network, and it checks that it stays that wa
 """
 
 import copy
+import re
 import sys
 from pathlib import Path
 
@@ -66,3 +67,53 @@ def test_an_unknown_key_fails_the_schema(path):
     bad["max_worker"] = 3  # nor does the top level
     with pytest.raises(jsonschema.ValidationError, match="max_worker"):
         validate_config(prepare_config(bad))
+
+
+REPO = CLUSTER_DIR.parents[1]
+PYTHON_310 = re.compile(r"(?i)python[^\n]{0,24}3\.10|py310|\(3, 10\)")
+
+
+def ray_pin() -> str:
+    pins = [line.split("==")[1].strip() for line in (REPO / "requirements.txt").read_text().splitlines() if line.startswith("ray[")]
+    assert len(pins) == 1, "requirements.txt must pin Ray exactly once"
+    return pins[0]
+
+
+@pytest.mark.parametrize("name", ["aws.yaml", "gcp.yaml"])
+def test_cloud_nodes_run_rays_image_of_the_pinned_version_on_python_311(name):
+    raw = load(CLUSTER_DIR / name)
+    images = [raw["docker"]["image"]] + [t["docker"]["worker_image"] for t in raw["available_node_types"].values() if "docker" in t]
+    assert len(images) == 2  # a GPU image for the head and learners, a CPU one for rollout nodes
+    for image in images:
+        assert image.startswith(f"rayproject/ray:{ray_pin()}-py311-"), f"{image} is not Ray {ray_pin()} on Python 3.11"
+
+
+@pytest.mark.parametrize("path", YAMLS, ids=lambda p: p.name)
+def test_python_311_everywhere_and_never_310(path):
+    text = path.read_text()
+    assert "sys.version_info >= (3, 11)" in "\n".join(load(path)["setup_commands"])
+    assert not PYTHON_310.search(text)
+    import ray
+
+    assert ray.__version__ == ray_pin()  # the version tested here is the one the nodes run
+
+
+def test_no_doc_or_project_file_names_python_310():
+    files = [REPO / "pyproject.toml", REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    for f in files:
+        assert not PYTHON_310.search(f.read_text()), f
+    assert 'requires-python = ">=3.11"' in (REPO / "pyproject.toml").read_text()
+
+
+@pytest.mark.parametrize("name", ["aws.yaml", "gcp.yaml"])
+def test_node_types_carry_the_resources_moto_places_by(name):
+    types = load(CLUSTER_DIR / name)["available_node_types"]
+    assert types["head_gpu"]["resources"]["learner"] == 1
+    assert types["learner_gpu"]["resources"]["learner"] == 1
+    assert types["rollout_cpu"]["resources"]["rollout"] >= 1
+
+
+def test_local_cluster_nodes_declare_learner_and_rollout_resources():
+    raw = load(CLUSTER_DIR / "local.yaml")
+    assert any('"learner":1' in c for c in raw["head_start_ray_commands"])
+    assert any("rollout" in c for c in raw["worker_start_ray_commands"])
