@@ -74,6 +74,9 @@ class LearnerService:
         """``n`` gradient steps; returns the mean of each metric and the learner's speed."""
         sums: dict[str, float] = defaultdict(float)
         started = time.perf_counter()
+        # Episodes committed since the last call (the driver calls after each one) join the data before
+        # the first of these updates, not up to refresh_seconds and the prefetched batches later.
+        self.sampler.refresh()
         for _ in range(n):
             metrics = self.learner.train_step(self.sampler.sample())
             for key, value in metrics.items():

@@ -2,7 +2,9 @@
 
 Reading Zarr per batch is ~60x slower than numpy, so every committed episode is loaded once into RAM
 (numpy) and kept; a background thread loads newly committed ones every ``refresh_seconds`` and
-another prepares ``prefetch`` batches ahead. Windows of ``seq_len`` rows never cross an episode end;
+another prepares ``prefetch`` batches ahead. A prefetched batch drawn before the last refresh that
+added episodes is dropped, so after ``refresh()`` every batch can contain the new episodes (the
+learner refreshes before each chunk of updates: the G updates after an episode see that episode). Windows of ``seq_len`` rows never cross an episode end;
 episodes with fewer rows than ``seq_len`` are kept (for ``episodes()``) but never sampled.
 
 A corrupt episode is skipped with a loud warning naming it and recorded in ``corrupt_episodes``;
@@ -78,7 +80,7 @@ class Sampler:
         self._error: BaseException | None = None
         self._warned_cap = False
         self.refresh()
-        self._queue: queue.Queue[Batch] = queue.Queue(maxsize=max(prefetch, 1))
+        self._queue: queue.Queue[tuple[_View, Batch]] = queue.Queue(maxsize=max(prefetch, 1))
         self._threads = []
         if prefetch > 0:
             self._threads.append(threading.Thread(target=self._produce, name="sampler-prefetch", daemon=True))
@@ -116,10 +118,12 @@ class Sampler:
                 if self._error is not None:
                     raise RuntimeError("sampler prefetch thread failed") from self._error
                 try:
-                    batch = self._queue.get(timeout=0.5)
-                    break
+                    view, batch = self._queue.get(timeout=0.5)
                 except queue.Empty:
                     self._check_sampleable()
+                    continue
+                if view is self._view:  # else drawn before episodes were added: stale, dropped
+                    break
         else:
             batch = self._make_batch(self._view)
         return batch if self.device.type == "cpu" else batch.to(self.device, non_blocking=self._pin)
@@ -221,7 +225,7 @@ class Sampler:
                 batch = self._make_batch(view)
                 while not self._stop.is_set():
                     try:
-                        self._queue.put(batch, timeout=0.1)
+                        self._queue.put((view, batch), timeout=0.1)
                         break
                     except queue.Full:
                         pass

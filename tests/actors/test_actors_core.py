@@ -83,7 +83,40 @@ def test_two_envs_per_worker_batch_and_eval_frames():
     core.close()
 
 
-def test_deterministic_runs_repeat_and_workers_get_distinct_seeds():
+class RecordingPolicy(Policy):
+    """The real policy, remembering how it was asked to act and what it answered."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls = []  # (deterministic, actions (N, A))
+
+    def act(self, images, is_first, state, deterministic=False):
+        actions, state = super().act(images, is_first, state, deterministic=deterministic)
+        self.calls.append((deterministic, actions.copy()))
+        return actions, state
+
+
+def test_deterministic_run_executes_the_policy_mode_and_exploration_adds_noise(tmp_path):
+    """Evaluation (deterministic=True) must execute the policy's mode untouched, even with exploration
+    noise configured; a training rollout asks for a sample and executes it with noise."""
+    cfg = _cfg("env.max_episode_steps=6", "workers.exploration_std=0.3")
+    core = RolloutWorkerCore(cfg, str(tmp_path / "s"), index=0, policy_factory=lambda c, a: RecordingPolicy(c.model, a))
+    core.load_weights((0, _weights(cfg, 9)))
+    policy = core.agent.policy
+    for deterministic in (True, False):
+        policy.calls.clear()
+        (stat,) = core.run(1, deterministic=deterministic)
+        executed = TrajectoryStore.open(str(tmp_path / "s")).read(stat["episode_id"]).action[1:]  # (T, A): row t+1 holds the action taken at t
+        asked = np.concatenate([a for _, a in policy.calls])  # (T, A)
+        assert {d for d, _ in policy.calls} == {deterministic}
+        if deterministic:
+            np.testing.assert_array_equal(executed, asked)
+        else:
+            assert np.abs(executed - asked).mean() > 0.1  # noise of std 0.3 (clipped to [-1, 1])
+    core.close()
+
+
+def test_workers_get_distinct_reproducible_seeds():
     cfg = _cfg("env.max_episode_steps=6", "workers.exploration_std=0.3")
     weights = (0, _weights(cfg, 9))
     runs = []

@@ -78,7 +78,7 @@ def add_node(c: Cluster, cpus: int, **resources):
 
 def moto(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
     out = open(log, "wb")  # noqa: SIM115 (the child writes it; read on failure)
-    return subprocess.Popen([sys.executable, "-m", "common.cli", *args], cwd=REPO, env=env or node_env(),
+    return subprocess.Popen([sys.executable, "-m", "deploy.cli", *args], cwd=REPO, env=env or node_env(),
                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -46,7 +46,7 @@ def test_a_tiny_run_submitted_as_a_job_runs_to_the_end(cluster_with_job_server, 
     _, dashboard = cluster_with_job_server
     root = tempfile.mkdtemp(prefix="jobruns", dir=tmp_path)  # absolute: the job's working dir is a copy elsewhere
     ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
-    entry = [sys.executable, "-m", "common.cli", "train", *TINY, "workers.num_workers=1", "logging.progress=true",
+    entry = [sys.executable, "-m", "deploy.cli", "train", *TINY, "workers.num_workers=1", "logging.progress=true",
              "run_name=job", f"logging.root={root}", f"storage.offline_url={root}/demos", "workers.ray_address=auto",
              "schedule.online_steps=6", "schedule.checkpoint_every=0"]
     deadline = time.monotonic() + 180

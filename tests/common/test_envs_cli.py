@@ -49,3 +49,8 @@ def test_bench_reports_every_figure(monkeypatch) -> None:
     for part, task in ((result, bench.METAWORLD_TASK), (result["kitchen"], bench.KITCHEN_TASK)):
         assert part["task"] == task
         assert all(part[k] > 0 for k in keys)
+        # the ratio is the two reported rates' ratio (one measurement, not figures made up apart), up to
+        # the rounding of each reported figure (rates to 0.1 and 0.01, the ratio to 0.01)
+        fast, default = part["render_steps_per_s"], part["default_render_steps_per_s"]
+        low, high = (fast - 0.05) / (default + 0.005), (fast + 0.05) / max(default - 0.005, 1e-9)
+        assert low - 0.005 <= part["fast_vs_default"] <= high + 0.005, part

@@ -7,8 +7,12 @@ two at a time. Each run holds 3 logical CPUs (learner, 1 rollout worker, evaluat
 local Ray gets 6 for two concurrent runs; fewer could leave both runs half-placed.
 """
 
+import csv
 import os
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 import ray
@@ -105,3 +109,27 @@ def test_campaign_killed_halfway_resumes_and_finishes_every_run_once(ray_session
     store = TrajectoryStore.open(second.store_url(RunDirectory.open(second.path)[1]))
     online = [eid for eid in store.episode_ids() if store.meta(eid).source == "online"]
     assert len(online) == len(set(online)) == 6  # no episode collected twice across the kill
+
+    # `moto report` (the console script, wherever the CLI lives) on this real campaign: its table must
+    # say what the runs' own curves.csv say. (In 10-step episodes every evaluation fails, so the finals
+    # are 0; which evaluation counts as final is checked on hand-made runs in test_campaign_report.py.)
+    moto = Path(sys.executable).with_name("moto")
+    done = subprocess.run([str(moto), "report", str(camp), "--out", str(tmp_path / "report")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "4 runs, 4 finished" in text
+    for ablation in ("full", "no-bc"):
+        finals = []
+        for p in points:
+            if p.ablation != ablation:
+                continue
+            with open(RunDirectory(p.run_path(camp)).curves_path) as f:
+                rows = list(csv.DictReader(f))
+            assert int(float(rows[-1]["episodes"])) == 6  # the last point is the finished run's
+            finals.append(100 * float(rows[-1]["success_rate"]))
+        row = next(line for line in text.splitlines() if line.startswith(f"| metaworld/drawer-open | {ablation} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[2] == "2"  # seeds, none unfinished
+        assert float(cells[3]) == pytest.approx(sum(finals) / len(finals), abs=0.05)
+        assert cells[5] == ", ".join(f"{v:.0f}" for v in finals)
+    assert (tmp_path / "report" / "success_curves.png").stat().st_size > 10_000

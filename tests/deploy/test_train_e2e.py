@@ -1,7 +1,8 @@
-"""End to end: a tiny offline -> online run with 2 Ray workers, a crash and a resume.
+"""End to end: a tiny offline -> online run with 2 Ray workers through a worker crash, and a live rescale.
 
 One local Ray session for the module (it costs ~5 s to start). Episodes are short (10 agent steps)
-so the whole module stays within a few minutes on CI's 2 cores.
+so the whole module stays within a few minutes on CI's 2 cores. Resuming a killed run is
+tests/deploy/test_train_sigkill.py.
 """
 
 import math
@@ -44,6 +45,51 @@ def online_episodes(store_url):
     return [(eid, store.meta(eid)) for eid in store.episode_ids() if store.meta(eid).source == "online"]
 
 
+class EvalCalls:
+    """Stands in for the driver's evaluation-worker handle: forwards every call, records run()'s kwargs."""
+
+    def __init__(self, handle):
+        self.handle, self.calls, self.run = handle, [], self
+
+    def remote(self, *args, **kwargs):
+        self.calls.append(kwargs)
+        return self.handle.run.remote(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+
+def checked_schedule(monkeypatch, envs_per_worker=1):
+    """Check the update-to-data ratio on the real driver's counters after every change: the learner never
+    runs ahead of the data (G updates per committed episode) and the fleet never more than the backlog
+    allows ahead of the learner."""
+    from deploy import schedule as schedule_module
+
+    cls = schedule_module.Schedule
+    record_updates, record_episode = cls.record_updates, cls.record_episode
+
+    peak = {"backlog": 0}  # a rescale down leaves the episodes collected under the larger fleet's backlog
+
+    def check(self):
+        g = self.cfg.updates_per_episode
+        peak["backlog"] = max(peak["backlog"], self.max_backlog)
+        assert self.state.online_done <= self.state.episodes * g, "learner ran ahead of the data"
+        assert self.online_due / g <= (peak["backlog"] + 1) * envs_per_worker, "workers ran past the backlog"
+
+    def updates(self, n, offline):
+        record_updates(self, n, offline)
+        check(self)
+
+    def episode(self, length):
+        due = record_episode(self, length)
+        check(self)
+        return due
+
+    monkeypatch.setattr(cls, "record_updates", updates)
+    monkeypatch.setattr(cls, "record_episode", episode)
+    return episode
+
+
 def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_session, tmp_path, monkeypatch):
     from actors import worker as worker_module
     from deploy import fleet as fleet_module
@@ -55,6 +101,15 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
                 for i in range(cfg.workers.num_workers)]
 
     monkeypatch.setattr(fleet_module, "make_rollout_workers", fleet_with_a_crashing_worker)
+    checked_schedule(monkeypatch)
+    evals = {}
+    start_actors = Driver._start_actors
+
+    def start_and_watch_eval(self):
+        start_actors(self)
+        self.eval_worker = evals["worker"] = EvalCalls(self.eval_worker)
+
+    monkeypatch.setattr(Driver, "_start_actors", start_and_watch_eval)
     cfg = load_config(tiny_overrides(tmp_path, "straight"))
     run = RunDirectory.create(cfg)
     driver = Driver(cfg, run)
@@ -75,56 +130,15 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
     state = run.read_schedule(run.latest_checkpoint())
     assert (state["offline_done"], state["online_done"], state["episodes"]) == (20, 2 * target, target)
     assert len(state["evals"]) >= 2 and state["evals"][0]["episodes"] == 0  # pre-trained point + online
+    # every point of the evaluation curve came from the deterministic policy, stored nowhere
+    assert len(evals["worker"].calls) == len(state["evals"])
+    assert all(c.get("deterministic") is True and c.get("store") is False for c in evals["worker"].calls)
     assert run.plot_path.stat().st_size > 10_000
     assert list(run.videos_dir.glob("eval_*.gif"))
     assert list(run.videos_dir.glob("openloop_*.gif"))  # diagnostics ran at learner step 20 and 40
     assert state["evals"][-1]["epsilon_u"] >= 0  # the model's uncertainty on the demos reached the curve
     assert (run.tb_dir / "learner").is_dir() and any((run.tb_dir / "driver").iterdir())
     assert "final success" in summary and run.summary_path.read_text() == summary
-
-
-class Crash(Exception):
-    pass
-
-
-def test_killed_run_resumes_to_the_same_counters_without_duplicates(ray_session, tmp_path, monkeypatch):
-    cfg = load_config(tiny_overrides(tmp_path, "resumed"))
-    run = RunDirectory.create(cfg)
-    from deploy import schedule as schedule_module
-
-    original = schedule_module.Schedule.record_episode
-    calls = {"n": 0}
-
-    def crash_on_fourth(self, length):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise Crash()
-        return original(self, length)
-
-    monkeypatch.setattr(schedule_module.Schedule, "record_episode", crash_on_fourth)
-    with pytest.raises(Crash):
-        Driver(cfg, run).run()
-    monkeypatch.setattr(schedule_module.Schedule, "record_episode", original)
-    # the crashed driver's actors die with it, as they would with its process
-    ray.shutdown()
-    ray.init(num_cpus=4, include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="ray", dir="/tmp"), log_to_driver=False)
-
-    run, cfg = RunDirectory.open(run.path)
-    checkpoint = run.latest_checkpoint()
-    assert checkpoint is not None
-    Driver(cfg, run, checkpoint).run()
-
-    target = math.ceil(12 / 2)
-    episodes = online_episodes(run.store_url(cfg))
-    ids = [eid for eid, _ in episodes]
-    assert len(ids) == len(set(ids)) == target
-    store = TrajectoryStore.open(run.store_url(cfg))
-    offline = [eid for eid in store.episode_ids() if store.meta(eid).source == "offline"]
-    assert len(offline) == 2  # demos imported once, not again on resume
-    state = run.read_schedule(run.latest_checkpoint())
-    assert (state["offline_done"], state["online_done"], state["episodes"]) == (20, 2 * target, target)
-    curve = run.curves_path.read_text().splitlines()
-    assert len(curve) - 1 == len(state["evals"]) and len(state["evals"]) >= 2
 
 
 def test_scaling_a_live_run_up_and_down_keeps_the_ratio(ray_session, tmp_path, monkeypatch):
@@ -134,7 +148,7 @@ def test_scaling_a_live_run_up_and_down_keeps_the_ratio(ray_session, tmp_path, m
     overrides = tiny_overrides(tmp_path, "scaled") + ["workers.num_workers=1", "schedule.online_steps=20", "schedule.eval_every_episodes=0"]
     cfg = load_config(overrides)
     run = RunDirectory.create(cfg)
-    original = schedule_module.Schedule.record_episode
+    original = checked_schedule(monkeypatch)
 
     def scale_during_run(self, length):
         due = original(self, length)

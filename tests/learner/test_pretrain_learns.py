@@ -1,63 +1,62 @@
-"""300 tiny pre-training steps on structured synthetic frames cut image and reward loss clearly."""
+"""Regression guard that offline pre-training learns, on real drawer-open demos (scripted expert).
+
+Pre-train the tiny model on 8 demos, then judge its reward prediction on 2 held-out demos against a
+predictor that cannot use the frames: the training demos' mean reward. The instrument is the
+diagnostic the run logs (``reward_prediction``: the reward head on each step's posterior).
+
+Threshold basis (STEPS = 50, this config, demos from env seed 100000, held-out = the last 2 of 10):
+held-out reward MSE / mean-predictor MSE measured 0.159, 0.121, 0.101 for seeds 0, 1, 2. The threshold
+0.5 leaves a 3x margin over the worst seed; a model that ignores the frames scores about 1.0 (the
+untrained model: ``before`` in the failure message). Image and action predictions are not asserted:
+after 50 steps they were still no better than the mean frame / mean action (ratios 1.03-1.08 and
+1.15-1.27 over the same seeds). Re-measure with this test's code: set SEED and print ``after``.
+"""
 
 import numpy as np
-import torch
-from conftest import tiny_config
+import pytest
 
-from common.batch import Batch
+from actors.collect import collect_demos
+from common.config_loading import load_config
+from learner.diagnostics import reward_prediction
 from learner.learner import Learner
+from storage import Sampler, TrajectoryStore
 
-ACTIONS = 2
+pytestmark = pytest.mark.slow
 
-
-def blob_episodes(n: int, steps: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
-    """A bright square moved by the actions on a dark gradient; reward 1 while it is in the right third."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:64, 0:64]
-    background = np.stack([20 + x, 20 + y, np.full_like(x, 40)], -1).astype(np.uint8)  # (64, 64, 3)
-    episodes = []
-    for _ in range(n):
-        pos = rng.uniform(12, 52, size=2)
-        images, actions, rewards = [], [np.zeros(ACTIONS, np.float32)], [0.0]
-        for t in range(steps + 1):
-            if t > 0:
-                act = rng.uniform(-1, 1, size=ACTIONS).astype(np.float32)
-                pos = np.clip(pos + 6.0 * act, 6, 58)
-                actions.append(act)
-                rewards.append(float(pos[0] > 42))
-            frame = background.copy()
-            cx, cy = int(pos[0]), int(pos[1])
-            frame[cy - 5 : cy + 5, cx - 5 : cx + 5] = (250, 200, 60)
-            images.append(frame)
-        episodes.append({"image": np.stack(images), "action": np.stack(actions), "reward": np.asarray(rewards, np.float32)})
-    return episodes
+TASK = "metaworld/drawer-open"
+STEPS = 50
+SEED = 0
+REWARD_RATIO = 0.5  # measured 0.159 / 0.121 / 0.101 (seeds 0 / 1 / 2), see above
 
 
-def sample(episodes, b: int, t: int, rng: np.random.Generator) -> Batch:
-    rows = []
-    for _ in range(b):
-        ep = episodes[rng.integers(len(episodes))]
-        start = rng.integers(0, len(ep["reward"]) - t + 1)
-        rows.append({k: v[start : start + t] for k, v in ep.items()} | {"first": np.arange(start, start + t) == 0})
-    stack = lambda key: torch.from_numpy(np.stack([r[key] for r in rows]))  # noqa: E731
-    return Batch(
-        image=stack("image"),
-        action=stack("action"),
-        reward=stack("reward"),
-        is_first=stack("first"),
-        is_terminal=torch.zeros(b, t, dtype=torch.bool),
-        bc_filter=torch.zeros(b, t),
-    )
+def reward_ratio(learner: Learner, train, held) -> float:
+    """Held-out MSE of the predicted rewards over that of the training demos' mean reward."""
+    mean_reward = np.mean(np.concatenate([e.reward[1:] for e in train]))
+    model = base = 0.0
+    for ep in held:
+        pred, true = reward_prediction(learner.world_model, ep)
+        model += np.mean((pred[1:] - true[1:]) ** 2)
+        base += np.mean((true[1:] - mean_reward) ** 2)
+    return float(model / base)
 
 
-def test_tiny_pretraining_cuts_image_and_reward_loss():
-    cfg = tiny_config("algo.batch_size=6", "algo.seq_len=12", "algo.imag_horizon=3", "algo.agent_batch=32", "algo.model_lr=1e-3")
-    episodes = blob_episodes(12, 40)
-    rng = np.random.default_rng(0)
-    learner = Learner(cfg, ACTIONS)
-    history = [learner.train_step(sample(episodes, cfg.algo.batch_size, cfg.algo.seq_len, rng)) for _ in range(300)]
-    first = {k: np.mean([m[k] for m in history[:20]]) for k in ("model/image_mse", "model/reward_mse")}
-    last = {k: np.mean([m[k] for m in history[-20:]]) for k in ("model/image_mse", "model/reward_mse")}
-    assert last["model/image_mse"] < 0.3 * first["model/image_mse"], (first, last)
-    assert last["model/reward_mse"] < 0.5 * first["model/reward_mse"], (first, last)
-    assert all(np.isfinite(v) for v in history[-1].values())
+def test_pretraining_on_demos_predicts_held_out_rewards_better_than_their_mean(tmp_path):
+    cfg = load_config(["size=tiny", f"task={TASK}", f"seed={SEED}", "algo.batch_size=6", "algo.seq_len=12",
+                       "algo.agent_batch=16", "algo.imag_horizon=2", "algo.model_lr=1e-3"])
+    demos = TrajectoryStore.open(str(tmp_path / "demos"), create=True)
+    stats = collect_demos(cfg.env, TASK, 10, demos.url, seed=100_000)
+    assert all(s["success"] for s in stats)
+    episodes = [demos.read(s["episode_id"]) for s in stats]
+    train, held = episodes[:8], episodes[8:]
+    rewards = np.concatenate([e.reward[1:] for e in held])
+    assert 0.1 < rewards.mean() < 0.9  # both reward values occur: the mean predictor is a fair baseline
+    train_store = TrajectoryStore.open(str(tmp_path / "train"), create=True)
+    for ep in train:
+        train_store.append(ep)
+    learner = Learner(cfg, 4)
+    before = reward_ratio(learner, train, held)
+    with Sampler(train_store, cfg.algo.batch_size, cfg.algo.seq_len, prefetch=0, refresh_seconds=0, seed=cfg.seed) as sampler:
+        for _ in range(STEPS):
+            learner.train_step(sampler.sample())
+    after = reward_ratio(learner, train, held)
+    assert after < REWARD_RATIO, f"held-out reward MSE / mean-predictor MSE: {before:.3f} before, {after:.3f} after {STEPS} steps"

@@ -100,6 +100,27 @@ def test_background_refresh_and_prefetch_pick_up_new_episodes(tmp_path):
     sampler.close()
 
 
+def test_a_new_successful_online_episode_enters_the_bc_filter(tmp_path):
+    """The BC filter f is rebuilt when the background refresh brings online episodes in: a successful
+    one is trained on with f = 1 on every row, a failed one with f = 0."""
+    store = fill(tmp_path, [8, 8], offline={0, 1})  # demos that failed: f = 0 until a success arrives
+    sampler = Sampler(store, 16, 5, prefetch=2, refresh_seconds=0.05, seed=3)
+    assert sampler.sample().success.max() == 0
+    store.append(synthetic.episode(steps=8, size=8, seed=2, tag=2, success=True, source="online"))
+    store.append(synthetic.episode(steps=8, size=8, seed=3, tag=3, success=False, source="online"))
+    deadline = time.monotonic() + 60
+    while sampler.num_episodes < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sampler.num_episodes == 4
+    mask = {}
+    for _ in range(50):
+        batch = sampler.sample()
+        for b, (tag, _) in enumerate(windows(batch)):
+            mask.setdefault(tag, set()).update(batch.success[b].tolist())
+    assert mask == {0: {0.0}, 1: {0.0}, 2: {1.0}, 3: {0.0}}
+    sampler.close()
+
+
 def test_eviction_drops_oldest_online_and_keeps_offline(tmp_path):
     # 8 episodes of 11 rows; 0, 1, 5 offline; cap 55 rows = 5 episodes
     store = fill(tmp_path, [10] * 8, offline={0, 1, 5})

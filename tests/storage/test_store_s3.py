@@ -117,7 +117,7 @@ def test_four_writers_one_sigkilled_on_s3(s3_env):
         episode = store.read(eid)
         np.testing.assert_array_equal(episode.image, synthetic.frames(episode.length, episode.image.shape[1], episode.meta.seed))
 
-    cli = [sys.executable, "-m", "common.cli", "store"]
+    cli = [sys.executable, "-m", "deploy.cli", "store"]
     verify = subprocess.run([*cli, "verify", url], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert f"{len(ids)} committed episodes checked, 0 problem(s)" in verify.stdout
@@ -162,7 +162,7 @@ def test_tiny_train_with_its_store_on_s3(s3_env, tmp_path):
         "algo.batch_size=4", "algo.seq_len=8", "algo.agent_batch=16", "algo.imag_horizon=3",
     ]
     env = dict(os.environ, **s3_env, MOTO_RAY_TMP=tempfile.mkdtemp(prefix="ray", dir="/tmp"))
-    done = subprocess.run([sys.executable, "-m", "common.cli", "train", *overrides], cwd=REPO, env=env,
+    done = subprocess.run([sys.executable, "-m", "deploy.cli", "train", *overrides], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=540)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     assert url in done.stdout  # the summary names the store
@@ -178,7 +178,7 @@ def test_this_project_and_the_aws_mocking_server_install_side_by_side():
     from importlib.metadata import distribution
 
     scripts = {e.name: e.value for e in distribution("moto-rl").entry_points if e.group == "console_scripts"}
-    assert scripts == {"moto": "common.cli:main"}
+    assert scripts == {"moto": "deploy.cli:main"}
     import moto.server  # the AWS package; our packages are common/storage/learner/actors/deploy
 
     assert int(moto.__version__.split(".")[0]) >= 5 and hasattr(moto.server, "ThreadedMotoServer")
