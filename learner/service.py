@@ -7,6 +7,7 @@ reaches the learner. Scalars and diagnostics go to TensorBoard under ``<run_dir>
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -24,9 +25,8 @@ CHECKPOINT_FILE = "learner.pt"
 
 class LearnerService:
     def __init__(self, cfg: MotoConfig, store_url: str, run_dir: str, checkpoint: str | None = None):
-        if cfg.perf.torch_threads > 0:
-            torch.set_num_threads(cfg.perf.torch_threads)
         self.cfg = cfg
+        self.set_phase("offline")
         self.learner = Learner(cfg, task_spec(cfg.env.task).action_dim, cfg.device)
         if checkpoint:
             self.learner.load(str(Path(checkpoint) / CHECKPOINT_FILE))
@@ -45,6 +45,13 @@ class LearnerService:
 
         self.writer = SummaryWriter(str(Path(run_dir) / "tb" / "learner"))
         self.video_dir = Path(run_dir) / "videos"
+
+    def set_phase(self, phase: str) -> int:
+        """Give torch the threads of ``phase`` (offline | online, see ``perf.*torch_threads``); returns them."""
+        n = learner_threads(self.cfg, phase)
+        if n > 0:
+            torch.set_num_threads(n)
+        return torch.get_num_threads()
 
     @property
     def step(self) -> int:
@@ -94,6 +101,20 @@ class LearnerService:
     def close(self) -> None:
         self.sampler.close()
         self.writer.close()
+
+
+def learner_threads(cfg: MotoConfig, phase: str) -> int:
+    """Torch threads for the learner in ``phase``; 0 = leave torch's setting alone."""
+    perf = cfg.perf
+    if phase == "offline":
+        return perf.offline_torch_threads or len(os.sched_getaffinity(0))
+    if phase != "online":
+        raise ValueError(f"phase must be 'offline' or 'online', got '{phase}'")
+    if perf.torch_threads:
+        return perf.torch_threads
+    if ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE:
+        return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
+    return 0
 
 
 def learner_actor(cfg: MotoConfig, use_gpu: bool):
