@@ -44,6 +44,47 @@ class _MemberStd(torch.autograd.Function):
         return dev * scale
 
 
+class _MemberStdAndPick(torch.autograd.Function):
+    """``_MemberStd`` and the logits of one member per row (``idx``) from one saved tensor: the
+    backward writes the picked rows' gradient into the std's gradient buffer in place, instead of
+    autograd zero-filling a second (M, N, D) buffer for the indexing and adding the two."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m, n = logits.shape[:2]
+        rows = torch.arange(n, device=logits.device)
+        shifted = logits - logits[:1]
+        dev = shifted - shifted.mean(0, keepdim=True)
+        std = dev.square().sum(0).div_(m).sqrt_()
+        ctx.save_for_backward(dev, std, idx, rows)
+        return std, logits[idx, rows]
+
+    @staticmethod
+    def backward(ctx, grad_std: torch.Tensor, grad_pick: torch.Tensor) -> tuple[torch.Tensor, None]:
+        dev, std, idx, rows = ctx.saved_tensors
+        if grad_std is None:
+            grad = torch.zeros_like(dev)
+        else:
+            grad = dev * torch.where(std > 0, grad_std / (std * dev.shape[0]), torch.zeros_like(std))
+        if grad_pick is not None:
+            grad.index_put_((idx, rows), grad_pick, accumulate=True)
+        return grad, None
+
+
+def penalty_and_member(prior_logits: torch.Tensor, reduce: str, member: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(u (N,), the transition's logits (N, S, C)): ``uncertainty_penalty`` and ``pick_member`` in one
+    pass where both need the members' logits (random member, M > 1); same values and gradients."""
+    m, n = prior_logits.shape[:2]
+    if member != "random" or m == 1:
+        return uncertainty_penalty(prior_logits, reduce), pick_member(prior_logits, member)
+    if reduce not in ("mean", "max"):
+        raise ValueError(f"algo.penalty_reduce must be 'mean' or 'max', got '{reduce}'")
+    idx = torch.randint(m, (n,), device=prior_logits.device)  # drawn as pick_member draws it
+    std, picked = _MemberStdAndPick.apply(prior_logits, idx)
+    std = std.flatten(1)
+    return (std.mean(-1) if reduce == "mean" else std.amax(-1)), picked
+
+
 def uncertainty_penalty(prior_logits: torch.Tensor, reduce: str = "mean") -> torch.Tensor:
     """u: std over ensemble members of the prior logits, reduced over latent dims. (M, N, S, C) -> (N,).
 
@@ -94,8 +135,9 @@ def imagine_step(
     rssm = world_model.rssm
     deter = rssm.deter_step(state, action)  # h_{t+1}
     prior_all = rssm.prior_logits(deter)  # (M, N, S, C)
-    nxt = RSSMState(deter, sample_onehot(pick_member(prior_all, member)))
-    return action, dist.entropy(), nxt, nxt.feat, uncertainty_penalty(prior_all, reduce)
+    penalty, logits = penalty_and_member(prior_all, reduce, member)
+    nxt = RSSMState(deter, sample_onehot(logits))
+    return action, dist.entropy(), nxt, nxt.feat, penalty
 
 
 def imagine(
