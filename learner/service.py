@@ -26,8 +26,8 @@ CHECKPOINT_FILE = "learner.pt"
 class LearnerService:
     def __init__(self, cfg: MotoConfig, store_url: str, run_dir: str, checkpoint: str | None = None):
         self.cfg = cfg
-        self.set_phase("offline")
         self.learner = Learner(cfg, task_spec(cfg.env.task).action_dim, cfg.device)
+        self.set_phase("offline")  # after the Learner, which applies perf.torch_threads itself
         if checkpoint:
             self.learner.load(str(Path(checkpoint) / CHECKPOINT_FILE))
         self.store = TrajectoryStore.open(store_url, create=False)
