@@ -125,7 +125,12 @@ class PerfConfig:
     channels_last: bool = False  # channels-last memory format for the encoder and decoder convolutions
     fused_adam: bool = False  # Adam's fused single-kernel update (torch's fused=True)
     compile: bool = False  # torch.compile the filtering cell, the imagined step and the decoder (needs a C++ compiler on CPU)
-    torch_threads: int = 0  # torch intra-op threads on CPU (0 = torch's default)
+    # The learner's torch intra-op threads on CPU. Online (rollout workers running): 0 = the CPUs Ray gives
+    # the learner actor (its num_cpus; outside Ray, torch's default). Offline (pre-training, no worker
+    # steps an env): 0 = every core this process may run on. Ray sets OMP_NUM_THREADS=1 for a
+    # num_cpus=1 actor; these settings override it.
+    torch_threads: int = 0
+    offline_torch_threads: int = 0
 
 
 @dataclass

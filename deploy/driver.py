@@ -87,6 +87,7 @@ class Driver:
         try:
             self._start_actors()
             self._offline_phase()
+            ray.get(self.learner.set_phase.remote("online"))  # rollout workers start: the learner gives back cores
             self._publish()
             self._online_phase()
             if not self.schedule.state.evals or self.schedule.state.evals[-1]["episodes"] != self.schedule.state.episodes:

@@ -27,23 +27,10 @@ from torch import nn
 
 from common.batch import Batch
 from common.config import AlgoConfig, ModelConfig
-from common.networks import Actor, mlp
+from common.networks import Actor
+from learner.critics import CriticEnsemble
 from learner.imagination import Trajectory
 from learner.returns import lambda_return, v_hat
-
-
-class Critic(nn.Module):
-    """Q(s, a) when ``action_dim`` > 0, else a state value v(s)."""
-
-    def __init__(self, cfg: ModelConfig, feat_dim: int, action_dim: int):
-        super().__init__()
-        self.uses_action = action_dim > 0
-        self.net = mlp(feat_dim + action_dim, 1, cfg.hidden, cfg.mlp_layers, cfg.norm)
-
-    def forward(self, feat: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        # feat (..., F), action (..., A) -> (...)
-        x = torch.cat([feat, action], -1) if self.uses_action else feat
-        return self.net(x).squeeze(-1)
 
 
 @dataclass
@@ -61,7 +48,7 @@ class ActorCritic(nn.Module):
         self.algo = algo
         self.actor = Actor(model, feat_dim, action_dim)
         n_critics, critic_action = (2, action_dim) if algo.value_expansion else (1, 0)
-        self.critics = nn.ModuleList(Critic(model, feat_dim, critic_action) for _ in range(n_critics))
+        self.critics = CriticEnsemble(n_critics, feat_dim, critic_action, model.hidden, model.mlp_layers, model.norm)
         self.targets = copy.deepcopy(self.critics)
         for p in self.targets.parameters():
             p.requires_grad_(False)
@@ -69,8 +56,7 @@ class ActorCritic(nn.Module):
     # -- values ------------------------------------------------------------------------------------
     def value0(self, feat: torch.Tensor, action: torch.Tensor, target: bool) -> torch.Tensor:
         """V_0(s) = min_i Q_i(s, a) (or v(s)). (..., F), (..., A) -> (...)."""
-        nets = self.targets if target else self.critics
-        return torch.stack([net(feat, action) for net in nets]).amin(0)
+        return (self.targets if target else self.critics)(feat, action).amin(0)
 
     def expansion_targets(self, reward: torch.Tensor, value0: torch.Tensor) -> torch.Tensor:
         """V_hat (MOTO) or the lambda-return (Dreamer) for t = 0..H-1. (H, N), (H+1, N) -> (H, N)."""
@@ -82,8 +68,8 @@ class ActorCritic(nn.Module):
     @torch.no_grad()
     def update_targets(self) -> None:
         tau = self.algo.critic_tau
-        for p, tp in zip(self.critics.parameters(), self.targets.parameters(), strict=False):
-            tp.lerp_(p, tau)  # Polyak: target <- (1 - tau) target + tau online
+        # Polyak: target <- (1 - tau) target + tau online, all tensors in one call
+        torch._foreach_lerp_(list(self.targets.parameters()), list(self.critics.parameters()), tau)
 
     # -- losses ------------------------------------------------------------------------------------
     def critic_loss(self, traj: Trajectory, real: RealTransitions) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -94,7 +80,7 @@ class ActorCritic(nn.Module):
         with torch.no_grad():
             vbar = self.expansion_targets(reward, self.value0(feat, action, target=True))  # (H, N) or (1, N)
         steps = max(h, 1)
-        preds = torch.stack([net(feat[:steps], action[:steps]) for net in self.critics])  # (n_critics, H, N)
+        preds = self.critics(feat[:steps], action[:steps])  # (n_critics, H, N)
         loss_model = (vbar.unsqueeze(0) - preds).pow(2).mean()
         metrics = {"critic/loss_model": loss_model, "critic/q_imagined": preds.mean(), "critic/target_imagined": vbar.mean()}
         loss = loss_model
@@ -119,7 +105,7 @@ class ActorCritic(nn.Module):
         action = real.batch.action.reshape(b * t, -1)[idx]  # a_{j+1} (N, A)
         reward = real.batch.reward.reshape(-1)[idx]  # r_{j+1} (N,)
         target = (reward + self.algo.gamma * vbar_start).detach()  # (N,)
-        preds = torch.stack([net(feat_prev, action) for net in self.critics])  # (n_critics, N)
+        preds = self.critics(feat_prev, action)  # (n_critics, N)
         mask = valid.to(preds.dtype)
         n = mask.sum()
         loss = ((target - preds).pow(2) * mask).sum(-1).mean() / n.clamp_min(1.0)

@@ -26,7 +26,7 @@ from learner.actor_critic import ActorCritic, RealTransitions
 from learner.imagination import imagine, imagine_step
 from learner.world_model import WorldModel
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: the critics and their targets are one batched module (learner/critics.py)
 
 
 class CheckpointMismatchError(UserError, ValueError):
@@ -246,7 +246,10 @@ class Learner:
         except FileNotFoundError:
             raise CheckpointMismatchError(f"no checkpoint at {path}") from None
         if ckpt.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointMismatchError(f"{path}: unknown checkpoint format {ckpt.get('format')} (expected {CHECKPOINT_FORMAT})")
+            raise CheckpointMismatchError(
+                f"{path}: checkpoint format {ckpt.get('format')}, this learner reads format {CHECKPOINT_FORMAT} "
+                f"(format 1 stored the twin critics as two modules); retrain, or load it with the moto version that wrote it"
+            )
         self._check_shapes(ckpt, path)
         self.world_model.load_state_dict(ckpt["world_model"])
         self.agent.load_state_dict(ckpt["agent"])

@@ -8,6 +8,7 @@ reaches the learner. Scalars and diagnostics go to TensorBoard under ``<run_dir>
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -39,10 +40,9 @@ class LearnerService:
     def __init__(self, cfg: MotoConfig, store_url: str, run_dir: str, checkpoint: str | None = None, tracker=None):
         """``tracker``: a ``common.tracking.Tracker`` for in-process use (``moto pretrain``: every logging
         backend); the Ray actor writes TensorBoard only and the driver forwards its metrics to the others."""
-        if cfg.perf.torch_threads > 0:
-            torch.set_num_threads(cfg.perf.torch_threads)
         self.cfg = cfg
         self.learner = Learner(cfg, task_spec(cfg.env.task).action_dim, cfg.device)
+        self.set_phase("offline")  # after the Learner, which applies perf.torch_threads itself
         if checkpoint:
             self.learner.load(str(checkpoint_file(checkpoint)))
         elif cfg.init_from:  # fine-tuning: the networks of a pre-trained checkpoint (resolved by `moto train`)
@@ -65,6 +65,13 @@ class LearnerService:
         self.writer = tracker
         self.video_dir = Path(run_dir) / "videos"
         self.video_dir.mkdir(parents=True, exist_ok=True)
+
+    def set_phase(self, phase: str) -> int:
+        """Give torch the threads of ``phase`` (offline | online, see ``perf.*torch_threads``); returns them."""
+        n = learner_threads(self.cfg, phase)
+        if n > 0:
+            torch.set_num_threads(n)
+        return torch.get_num_threads()
 
     @property
     def step(self) -> int:
@@ -117,6 +124,20 @@ class LearnerService:
     def close(self) -> None:
         self.sampler.close()
         self.writer.close()
+
+
+def learner_threads(cfg: MotoConfig, phase: str) -> int:
+    """Torch threads for the learner in ``phase``; 0 = leave torch's setting alone."""
+    perf = cfg.perf
+    if phase == "offline":
+        return perf.offline_torch_threads or len(os.sched_getaffinity(0))
+    if phase != "online":
+        raise ValueError(f"phase must be 'offline' or 'online', got '{phase}'")
+    if perf.torch_threads:
+        return perf.torch_threads
+    if ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE:
+        return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
+    return 0
 
 
 def learner_actor(cfg: MotoConfig, use_gpu: bool, resources: dict[str, float] | None = None):

@@ -102,14 +102,15 @@ class WorldModel(nn.Module):
 
         target = preprocess_images(batch.image.flatten(0, 1)).float()  # (B*T, 3, 64, 64)
         recon = self.decoder(feat.reshape(b * t, -1)).float()  # (B*T, 3, 64, 64)
-        image_nll = 0.5 * (recon - target).pow(2).sum((1, 2, 3)).mean()  # -ln N(x; mu, 1) up to a constant
+        sq_err = (recon - target).square()  # once: the loss and the logged MSE both use it
+        image_nll = 0.5 * sq_err.sum((1, 2, 3)).mean()  # -ln N(x; mu, 1) up to a constant
         reward_pred = self.reward(feat).float()  # (B, T)
         reward_nll = 0.5 * (reward_pred - batch.reward).pow(2).mean()
         loss = image_nll + reward_nll + self.algo.kl_scale * kl_loss
         metrics = {
             "model/loss": loss,
             "model/image_nll": image_nll,
-            "model/image_mse": (recon - target).pow(2).mean(),
+            "model/image_mse": sq_err.detach().mean(),
             "model/reward_nll": reward_nll,
             "model/reward_mse": (reward_pred - batch.reward).pow(2).mean(),
             "model/kl": kl.mean(),

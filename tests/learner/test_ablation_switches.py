@@ -71,8 +71,10 @@ def test_value_expansion_switch_selects_dreamer_critic_and_lambda_return():
     feat_dim = 10
     moto = ActorCritic(cfg_moto.model, cfg_moto.algo, feat_dim, ACTION_DIM)
     dreamer = ActorCritic(cfg_dreamer.model, cfg_dreamer.algo, feat_dim, ACTION_DIM)
-    assert len(moto.critics) == 2 and all(c.uses_action for c in moto.critics)
-    assert len(dreamer.critics) == 1 and not dreamer.critics[0].uses_action
+    assert len(moto.critics) == 2 and moto.critics.uses_action
+    assert len(dreamer.critics) == 1 and not dreamer.critics.uses_action
+    assert moto.critics(torch.randn(6, feat_dim), torch.randn(6, ACTION_DIM)).shape == (2, 6)
+    assert dreamer.critics(torch.randn(6, feat_dim), None).shape == (1, 6)
     r, v0 = torch.randn(4, 3), torch.randn(5, 3)
     a = cfg_moto.algo
     assert torch.allclose(moto.expansion_targets(r, v0), v_hat(r, v0, a.gamma, a.lambda_))

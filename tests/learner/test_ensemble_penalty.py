@@ -105,3 +105,24 @@ def test_selected_members_match_the_full_ensemble_in_value_and_gradient():
     grads_sel = torch.autograd.grad((ens.forward_selected(h, members) * weights).sum(), list(ens.parameters()))
     for a, b in zip(grads_full, grads_sel, strict=True):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("reduce", ["mean", "max"])
+def test_fused_penalty_and_member_pick_match_the_separate_functions(reduce):
+    from learner.imagination import penalty_and_member, pick_member
+
+    torch.manual_seed(2)
+    logits = torch.randn(7, 9, 4, 5, dtype=torch.float64)
+    w_u, w_l = torch.randn(9, dtype=torch.float64), torch.randn(9, 4, 5, dtype=torch.float64)
+    mine = logits.clone().requires_grad_(True)
+    torch.manual_seed(3)
+    u, picked = penalty_and_member(mine, reduce, "random")
+    ((u * w_u).sum() + (picked * w_l).sum()).backward()
+    ref = logits.clone().requires_grad_(True)
+    torch.manual_seed(3)
+    ref_picked = pick_member(ref, "random")  # the same member draw
+    ref_u = uncertainty_penalty(ref, reduce)
+    ((ref_u * w_u).sum() + (ref_picked * w_l).sum()).backward()
+    torch.testing.assert_close(u, ref_u)
+    torch.testing.assert_close(picked, ref_picked)
+    torch.testing.assert_close(mine.grad, ref.grad)

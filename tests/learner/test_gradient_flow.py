@@ -48,8 +48,8 @@ def _actor_grad_through_dynamics(action_moves_dynamics: bool) -> float:
     stoch_dim = wm.rssm.stoch_dim
     feat_dim = wm.rssm.feat_dim
     with torch.no_grad():
-        for q in agent.critics:  # Q(s, a) ignores a: V_0 depends on the action only via s
-            q.net[0].weight[:, feat_dim:] = 0.0
+        # Q(s, a) ignores a: V_0 depends on the action only via s (first layer (members, in, hidden))
+        agent.critics.weights[0][:, feat_dim:] = 0.0
         if not action_moves_dynamics:
             wm.rssm.img_in[0].weight[:, stoch_dim:] = 0.0  # h_{t+1} ignores a_t
     batch = random_batch(cfg)

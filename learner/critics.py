@@ -1,0 +1,84 @@
+"""The critics as one batched module: Q_1..Q_n(s, a) (or state values v(s)) evaluated together.
+
+MOTO's twin critics (and their target copies) see the same input; evaluating them as two modules
+doubles every small op of the behaviour update. Here the members' weights are stacked on a leading
+axis (as ``PriorEnsemble`` stacks the priors): the first layer is one matmul over the shared input
+with the members' weights side by side, the later layers one batched matmul each. Each member is
+exactly ``common.networks.mlp(in_dim, 1, hidden, layers, norm)`` with its own weights and
+nn.Linear's initialisation (tests compare against that, member by member).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class CriticEnsemble(nn.Module):
+    """``members`` critics of ``layers`` hidden layers (Linear, LayerNorm, ELU) and a linear output.
+
+    forward(feat (..., F), action (..., A)) -> values of every member (members, ...).
+    ``action_dim`` = 0 makes them state values v(s) (the DreamerV2 ablation)."""
+
+    def __init__(self, members: int, feat_dim: int, action_dim: int, hidden: int, layers: int, norm: str = "layer"):
+        super().__init__()
+        if layers < 1:
+            raise ValueError(f"model.mlp_layers must be >= 1 for the critics, got {layers}")
+        self.members, self.hidden, self.norm = members, hidden, norm
+        self.uses_action = action_dim > 0
+        dims = [feat_dim + action_dim] + [hidden] * layers + [1]
+        self.weights = nn.ParameterList(nn.Parameter(torch.empty(members, dims[i], dims[i + 1])) for i in range(len(dims) - 1))
+        self.biases = nn.ParameterList(nn.Parameter(torch.empty(members, dims[i + 1])) for i in range(len(dims) - 1))
+        self.ln_w = nn.Parameter(torch.ones(layers, members, hidden))
+        self.ln_b = nn.Parameter(torch.zeros(layers, members, hidden))
+        for w, b in zip(self.weights, self.biases, strict=True):
+            bound = 1.0 / math.sqrt(w.shape[1])  # nn.Linear's default, drawn independently per member
+            nn.init.uniform_(w, -bound, bound)
+            nn.init.uniform_(b, -bound, bound)
+
+    def __len__(self) -> int:
+        return self.members
+
+    def _hidden(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        if self.norm == "layer":
+            x = F.layer_norm(x, (self.hidden,)) * self.ln_w[i].unsqueeze(1) + self.ln_b[i].unsqueeze(1)
+        return F.elu(x)
+
+    def forward(self, feat: torch.Tensor, action: torch.Tensor | None = None) -> torch.Tensor:
+        lead = feat.shape[:-1]
+        feat = feat.reshape(-1, feat.shape[-1])  # (N, F)
+        m, n = self.members, feat.shape[0]
+        w0, b0 = self.weights[0], self.biases[0]  # (M, F [+ A], H), (M, H)
+        # the shared input meets all members' first layers in one (N, in) x (in, M*H) matmul; feat and
+        # action take their own rows of it, so the large (N, F + A) concatenation is never built
+        w0 = w0.transpose(0, 1).reshape(w0.shape[1], -1)  # (in, M*H)
+        f = feat.shape[-1]
+        h = torch.addmm(b0.reshape(1, -1), feat, w0[:f])
+        if self.uses_action:
+            h = torch.addmm(h, action.reshape(n, -1), w0[f:])
+        h = self._hidden(h.reshape(n, m, -1).transpose(0, 1), 0)  # (M, N, H)
+        for i in range(1, len(self.weights)):
+            h = torch.baddbmm(self.biases[i].unsqueeze(1), h, self.weights[i])
+            if i < len(self.weights) - 1:
+                h = self._hidden(h, i)
+        return h.squeeze(-1).reshape(m, *lead)  # (M, ...)
+
+    def member_mlp(self, i: int) -> nn.Sequential:
+        """Member ``i`` as a plain ``mlp`` (a copy of its weights), the reference the tests compare against."""
+        from common.networks import mlp
+
+        layers = len(self.weights) - 1
+        net = mlp(self.weights[0].shape[1], 1, self.hidden, layers, self.norm)
+        linears = [mod for mod in net if isinstance(mod, nn.Linear)]
+        norms = [mod for mod in net if isinstance(mod, nn.LayerNorm)]
+        with torch.no_grad():
+            for k, lin in enumerate(linears):
+                lin.weight.copy_(self.weights[k][i].T)
+                lin.bias.copy_(self.biases[k][i])
+            for k, ln in enumerate(norms):
+                ln.weight.copy_(self.ln_w[k, i])
+                ln.bias.copy_(self.ln_b[k, i])
+        return net
