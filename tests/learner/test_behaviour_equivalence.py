@@ -142,7 +142,7 @@ def test_agent_update_matches_the_plain_reference(seed):
     dist = actor(post.feat[:, :-1])
     logp = dist.log_prob(batch.action[:, 1:])
     ok = (~batch.is_first[:, 1:]).float()
-    bc = -(logp * batch.success[:, 1:] * ok).sum() / ok.sum()
+    bc = -(logp * batch.bc_filter[:, 1:] * ok).sum() / ok.sum()
     entropy = torch.stack([actor(f).entropy() for f in feat[:-1]]).mean()
     actor_loss = loss_pi + a.bc_weight * bc - a.actor_entropy * entropy
     torch.testing.assert_close(captured[1]["loss"], actor_loss, rtol=1e-5, atol=1e-6)

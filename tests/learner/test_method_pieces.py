@@ -26,7 +26,9 @@ def critic_params(learner: Learner, target: bool) -> list[torch.Tensor]:
 
 def critic_outputs(learner: Learner, feat: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
     """Each online critic's Q(s, a) separately: (n_critics, ...)."""
-    return torch.stack([net(feat, action) for net in learner.agent.critics])
+    critics = learner.agent.critics  # one batched module; each member rebuilt as a plain MLP of its weights
+    x = torch.cat([feat, action], -1)
+    return torch.stack([critics.member_mlp(i)(x).squeeze(-1) for i in range(len(critics))])
 
 
 def test_targets_follow_the_critics_by_polyak_averaging():
@@ -94,7 +96,7 @@ def _episode(steps=16, seed=0) -> Episode:
         action=action,
         reward=rng.uniform(0, 1, steps + 1).astype(np.float32),
         is_terminal=np.zeros(steps + 1, bool),
-        success=np.ones(steps + 1, bool),
+        step_success=np.ones(steps + 1, bool),
         meta=EpisodeMeta(task="metaworld/drawer-open", source="offline"),
     )
 

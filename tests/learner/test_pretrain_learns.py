@@ -45,8 +45,8 @@ def test_pretraining_on_demos_predicts_held_out_rewards_better_than_their_mean(t
                        "algo.agent_batch=16", "algo.imag_horizon=2", "algo.model_lr=1e-3"])
     demos = TrajectoryStore.open(str(tmp_path / "demos"), create=True)
     stats = collect_demos(cfg.env, TASK, 10, demos.url, seed=100_000)
-    assert all(s["success"] for s in stats)
-    episodes = [demos.read(s["episode_id"]) for s in stats]
+    assert all(s.success for s in stats)
+    episodes = [demos.read(s.episode_id) for s in stats]
     train, held = episodes[:8], episodes[8:]
     rewards = np.concatenate([e.reward[1:] for e in held])
     assert 0.1 < rewards.mean() < 0.9  # both reward values occur: the mean predictor is a fair baseline

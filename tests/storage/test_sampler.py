@@ -105,7 +105,7 @@ def test_a_new_successful_online_episode_enters_the_bc_filter(tmp_path):
     one is trained on with f = 1 on every row, a failed one with f = 0."""
     store = fill(tmp_path, [8, 8], offline={0, 1})  # demos that failed: f = 0 until a success arrives
     sampler = Sampler(store, 16, 5, prefetch=2, refresh_seconds=0.05, seed=3)
-    assert sampler.sample().success.max() == 0
+    assert sampler.sample().bc_filter.max() == 0
     store.append(synthetic.episode(steps=8, size=8, seed=2, tag=2, success=True, source="online"))
     store.append(synthetic.episode(steps=8, size=8, seed=3, tag=3, success=False, source="online"))
     deadline = time.monotonic() + 60
@@ -116,7 +116,7 @@ def test_a_new_successful_online_episode_enters_the_bc_filter(tmp_path):
     for _ in range(50):
         batch = sampler.sample()
         for b, (tag, _) in enumerate(windows(batch)):
-            mask.setdefault(tag, set()).update(batch.success[b].tolist())
+            mask.setdefault(tag, set()).update(batch.bc_filter[b].tolist())
     assert mask == {0: {0.0}, 1: {0.0}, 2: {1.0}, 3: {0.0}}
     sampler.close()
 
