@@ -123,7 +123,10 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
 
     episodes = online_episodes(run.store_url(cfg))
     assert len(episodes) == target
-    assert {m.worker for _, m in episodes} == {"worker-0", "worker-1"}  # both workers wrote
+    # the others keep collecting while Ray restarts the crashed worker, so in a run this short worker 1 may
+    # write every episode before worker 0 is back; its return is tested in tests/actors/test_actors_ray.py
+    # (restart after a kill) and tests/cluster/test_multinode_run.py (fleet rebuilt after a node loss)
+    assert "worker-1" in {m.worker for _, m in episodes}
     versions = [m.policy_version for _, m in episodes]
     assert min(versions) >= 20  # acted with weights published after offline pre-training
     assert max(versions) > min(versions)  # and picked up newer ones online
