@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from common.batch import Batch
 from common.config import MotoConfig
 from common.config_loading import load_config
+from common.episode import Episode, EpisodeMeta
 
 ACTION_DIM = 3
 
@@ -43,3 +45,18 @@ def random_batch(cfg: MotoConfig, seed: int = 0, success: float = 1.0, action_di
 def _threads():
     torch.set_num_threads(2)
     yield
+
+
+def random_episode(steps: int = 12, seed: int = 0) -> Episode:
+    """A stored-shape episode of random frames, actions (first one zero) and rewards."""
+    rng = np.random.default_rng(seed)
+    action = rng.uniform(-1, 1, (steps + 1, ACTION_DIM)).astype(np.float32)
+    action[0] = 0
+    return Episode(
+        image=rng.integers(0, 256, (steps + 1, 64, 64, 3), dtype=np.uint8),
+        action=action,
+        reward=rng.uniform(0, 1, steps + 1).astype(np.float32),
+        is_terminal=np.zeros(steps + 1, bool),
+        step_success=np.ones(steps + 1, bool),
+        meta=EpisodeMeta(task="metaworld/drawer-open", source="offline"),
+    )

@@ -2,30 +2,15 @@
 
 import numpy as np
 import torch
-from conftest import ACTION_DIM, tiny_config
+from conftest import ACTION_DIM, random_episode, tiny_config
 
-from common.episode import Episode, EpisodeMeta
 from learner.diagnostics import epsilon_u, log_diagnostics, open_loop_prediction, reward_prediction
 from learner.learner import Learner
 
 
-def _episode(steps=12, seed=0) -> Episode:
-    rng = np.random.default_rng(seed)
-    action = rng.uniform(-1, 1, (steps + 1, ACTION_DIM)).astype(np.float32)
-    action[0] = 0
-    return Episode(
-        image=rng.integers(0, 256, (steps + 1, 64, 64, 3), dtype=np.uint8),
-        action=action,
-        reward=rng.uniform(0, 1, steps + 1).astype(np.float32),
-        is_terminal=np.zeros(steps + 1, bool),
-        step_success=np.ones(steps + 1, bool),
-        meta=EpisodeMeta(task="metaworld/drawer-open", source="offline"),
-    )
-
-
 def test_open_loop_and_reward_prediction_shapes():
     learner = Learner(tiny_config(), ACTION_DIM)
-    ep = _episode()
+    ep = random_episode()
     video = open_loop_prediction(learner.world_model, ep, context=3, horizon=6)
     assert video.shape == (9, 64, 192, 3) and video.dtype == np.uint8
     assert np.array_equal(video[:, :, :64], ep.image[:9])
@@ -35,7 +20,7 @@ def test_open_loop_and_reward_prediction_shapes():
 
 def test_epsilon_u_is_zero_for_identical_members_and_positive_otherwise():
     learner = Learner(tiny_config(), ACTION_DIM)
-    eps = [_episode(seed=1)]
+    eps = [random_episode(seed=1)]
     assert epsilon_u(learner.world_model, eps, horizon=3) > 0
     ens = learner.world_model.rssm.prior_ensemble
     with torch.no_grad():
@@ -49,7 +34,7 @@ def test_log_diagnostics_writes_tensorboard(tmp_path):
 
     learner = Learner(tiny_config(), ACTION_DIM)
     writer = SummaryWriter(str(tmp_path))
-    out = log_diagnostics(learner, [_episode(seed=2), _episode(seed=3)], writer, step=1)
+    out = log_diagnostics(learner, [random_episode(seed=2), random_episode(seed=3)], writer, step=1)
     writer.close()
     assert out["diag/epsilon_u"] > 0
     assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())

@@ -9,9 +9,9 @@ of their layout (e.g. twin critics as one batched module) is a change here, not 
 import numpy as np
 import pytest
 import torch
-from conftest import ACTION_DIM, random_batch, tiny_config
+from conftest import ACTION_DIM, random_batch, random_episode, tiny_config
 
-from common.episode import Episode, EpisodeMeta
+from common.episode import Episode
 from common.networks import RSSMState
 from learner.diagnostics import open_loop_prediction, reward_prediction
 from learner.imagination import imagine
@@ -87,23 +87,10 @@ def test_imagined_transitions_use_one_random_member_per_sample(monkeypatch):
     assert (np.abs(counts[:m] - expected) < 0.3 * expected).all() and counts[m:].sum() == 0, counts
 
 
-def _episode(steps=16, seed=0) -> Episode:
-    rng = np.random.default_rng(seed)
-    action = rng.uniform(-1, 1, (steps + 1, ACTION_DIM)).astype(np.float32)
-    action[0] = 0
-    return Episode(
-        image=rng.integers(0, 256, (steps + 1, 64, 64, 3), dtype=np.uint8),
-        action=action,
-        reward=rng.uniform(0, 1, steps + 1).astype(np.float32),
-        is_terminal=np.zeros(steps + 1, bool),
-        step_success=np.ones(steps + 1, bool),
-        meta=EpisodeMeta(task="metaworld/drawer-open", source="offline"),
-    )
-
 
 def test_open_loop_strip_model_panel_predicts_from_context_and_actions_only():
     learner = Learner(tiny_config(), ACTION_DIM)
-    wm, ep, context = learner.world_model, _episode(), 4
+    wm, ep, context = learner.world_model, random_episode(16), 4
 
     def strip(episode):
         torch.manual_seed(0)  # the same latent samples for each call
@@ -131,7 +118,7 @@ def test_open_loop_strip_model_panel_predicts_from_context_and_actions_only():
 
 def test_predicted_rewards_are_the_reward_head_on_each_steps_own_posterior():
     learner = Learner(tiny_config(), ACTION_DIM)
-    wm, ep, k = learner.world_model, _episode(), 7
+    wm, ep, k = learner.world_model, random_episode(16), 7
 
     def predicted(episode):
         torch.manual_seed(0)
