@@ -39,7 +39,8 @@ class LearnedAgent:
         self.state = policy.initial_state(n_envs)
         self.version = -1
 
-    def load(self, version: int, weights: Any) -> None:
+    def load(self, version: int, weights: dict) -> None:
+        """``weights``: ``Learner.policy_weights()``, the policy's state_dict (docs/architecture.md)."""
         self.policy.load_weights(weights)
         self.version = int(version)
 

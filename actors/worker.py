@@ -5,8 +5,8 @@ actor around it, created with ``make_rollout_workers``.
 
 Weights reach workers through a ``WeightBoard`` (``actors/weights.py``): the driver publishes the
 learner's ``(version, ObjectRef)`` there and workers poll it between episodes
-(``workers.weight_sync="episode"``) or every K agent steps (``"steps"``). The driver may also hand a
-version directly to one call: ``run(n, weights=(version, weights_or_ref))``.
+(``workers.weight_sync="episode"``) or every K agent steps (``"steps"``). Without a board (evaluation
+of a checkpoint) the caller loads one version with ``load_weights(version, weights)``.
 
 Envs are stepped in lock-step rounds: a round resets ``min(envs, episodes left)`` envs, batches one
 policy call over all of them per step, and ends when each has terminated or truncated. With
@@ -27,7 +27,7 @@ import ray
 
 from actors.agents import Agent, LearnedAgent
 from actors.threads import limit_threads, thread_env
-from actors.weights import BoardWeightSource, WeightSource
+from actors.weights import BoardWeightSource, Weights, WeightSource
 from common.config import MotoConfig
 from common.episode import EpisodeBuilder, EpisodeMeta, EpisodeStats
 from common.tasks import task_spec
@@ -128,22 +128,9 @@ class RolloutWorkerCore:
 
     # -- weights ---------------------------------------------------------------------------------
 
-    def load_weights(self, weights: Any) -> None:
-        """``(version, weights_dict)``, ``(version, ObjectRef)``, ``(version, [ObjectRef])`` or a ref to such a tuple."""
-        if isinstance(weights, ray.ObjectRef):
-            weights = ray.get(weights)
-        if not (isinstance(weights, (tuple, list)) and len(weights) == 2 and isinstance(weights[0], int)):
-            raise TypeError(
-                f"weights must be (version: int, weights_dict | ObjectRef), got {type(weights).__name__}; "
-                "a bare ObjectRef passed to an actor method is resolved by Ray, so wrap it: (version, ref)"
-            )
-        version, payload = weights
-        if isinstance(payload, list) and len(payload) == 1 and isinstance(payload[0], ray.ObjectRef):
-            payload = payload[0]
-        if isinstance(payload, ray.ObjectRef):
-            payload = ray.get(payload)
-        if int(version) != self.agent.version:
-            self.agent.load(int(version), payload)
+    def load_weights(self, version: int, weights: Weights) -> None:
+        """Act with ``weights`` (``Learner.policy_weights()``) from now on, recorded as ``version``."""
+        self.agent.load(int(version), weights)  # a ScriptedAgent refuses
 
     def sync_weights(self) -> bool:
         """Poll the weight source; True when a newer version was loaded."""
@@ -161,7 +148,6 @@ class RolloutWorkerCore:
     def run(
         self,
         n_episodes: int,
-        weights: Any = None,
         *,
         deterministic: bool = False,
         source: str | None = None,
@@ -174,8 +160,6 @@ class RolloutWorkerCore:
         uses ``deterministic=True, source="eval", store=False``. With ``record_frames`` the first
         episode's stats carry ``frames`` (T+1, H, W, 3) uint8 for a video.
         """
-        if weights is not None and not self.scripted:
-            self.load_weights(weights)
         source = source or ("offline" if self.scripted else "online")
         stats: list[EpisodeStats] = []
         while len(stats) < n_episodes:
@@ -284,10 +268,10 @@ class RolloutWorkerActor:
         # Fault injection for tests: die (like a crashed process) mid-run, first incarnation only.
         self._fail_after_steps = None if restarted else fail_after_steps
 
-    def run(self, n_episodes: int, weights: Any = None, **kwargs: Any) -> list[EpisodeStats]:
+    def run(self, n_episodes: int, **kwargs: Any) -> list[EpisodeStats]:
         if self._fail_after_steps is not None:
             self._arm_failure(self._fail_after_steps)
-        return self.core.run(n_episodes, weights, **kwargs)
+        return self.core.run(n_episodes, **kwargs)
 
     def _arm_failure(self, after: int) -> None:
         env = self.core.envs[0]

@@ -240,7 +240,14 @@ class Actor(nn.Module):
 
 
 class PolicyNet(nn.Module):
-    """What acting needs: encoder, RSSM and actor. Its state_dict keys are ``encoder.*``, ``rssm.*``, ``actor.*``."""
+    """The acting modules: encoder, RSSM and actor, one object wherever a policy acts or learns.
+
+    The learner builds one and its ``WorldModel`` (encoder, RSSM) and ``ActorCritic`` (actor) hold
+    references to these very submodules, so a gradient step changes what acting uses. Its
+    ``state_dict()`` is THE policy weight format: ``Learner.policy_weights()`` returns it (CPU tensors)
+    and ``common.policy.Policy.load_weights`` loads it with a strict ``load_state_dict``; keys are
+    ``encoder.*``, ``rssm.*`` and ``actor.*`` (docs/architecture.md, "One weight update").
+    """
 
     def __init__(self, cfg: ModelConfig, action_dim: int):
         super().__init__()

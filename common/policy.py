@@ -43,17 +43,11 @@ class Policy:
         self.net = PolicyNet(model_cfg, action_dim).eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
-        self.version = -1
 
-    def load_weights(self, weights: dict[str, torch.Tensor], version: int | None = None) -> None:
-        """Load what ``Learner.policy_weights()`` returns (keys ``encoder.*``, ``rssm.*``, ``actor.*``)."""
-        missing, unexpected = self.net.load_state_dict(
-            {k: v.detach().cpu() for k, v in weights.items()}, strict=False
-        )
-        if missing or unexpected:
-            raise ValueError(f"policy weights do not match this model: missing {missing[:5]}, unexpected {unexpected[:5]}")
-        if version is not None:
-            self.version = version
+    def load_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        """Load ``Learner.policy_weights()``: a ``PolicyNet`` state_dict of CPU tensors (strict: any
+        missing, unexpected or reshaped key raises)."""
+        self.net.load_state_dict(weights)
 
     def initial_state(self, n: int) -> PolicyState:
         zero = self.net.rssm.initial(n)

@@ -84,7 +84,7 @@ def evaluate(
     out_dir = Path(out) if out else _default_out(source.file, step, task)
     out_dir.mkdir(parents=True, exist_ok=True)
     worker = RolloutWorkerCore(cfg, None, EVAL_INDEX)
-    worker.load_weights((step, learner.policy_weights()))
+    worker.load_weights(step, learner.policy_weights())
     del learner
     stats: list[EpisodeStats] = []
     started = time.time()

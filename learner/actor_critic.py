@@ -27,7 +27,7 @@ from torch import nn
 
 from common.batch import Batch
 from common.config import AlgoConfig, ModelConfig
-from common.networks import Actor
+from common.networks import PolicyNet
 from learner.critics import CriticEnsemble
 from learner.imagination import Trajectory
 from learner.returns import lambda_return, v_hat
@@ -43,10 +43,11 @@ class RealTransitions:
 
 
 class ActorCritic(nn.Module):
-    def __init__(self, model: ModelConfig, algo: AlgoConfig, feat_dim: int, action_dim: int):
+    def __init__(self, model: ModelConfig, algo: AlgoConfig, policy: PolicyNet):
         super().__init__()
         self.algo = algo
-        self.actor = Actor(model, feat_dim, action_dim)
+        self.actor = policy.actor  # a reference: the actor the workers get (state_dict keys ``actor.*``)
+        feat_dim, action_dim = policy.rssm.feat_dim, policy.rssm.action_dim
         n_critics, critic_action = (2, action_dim) if algo.value_expansion else (1, 0)
         self.critics = CriticEnsemble(n_critics, feat_dim, critic_action, model.hidden, model.mlp_layers, model.norm)
         self.targets = copy.deepcopy(self.critics)

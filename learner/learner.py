@@ -21,7 +21,7 @@ from torch import nn
 from common.batch import Batch
 from common.config import MotoConfig
 from common.errors import UserError
-from common.networks import RSSMState
+from common.networks import PolicyNet, RSSMState
 from learner.actor_critic import ActorCritic, RealTransitions
 from learner.imagination import imagine, imagine_step
 from learner.world_model import WorldModel
@@ -90,8 +90,10 @@ class Learner:
         random.seed(cfg.seed)
         if cfg.perf.torch_threads and not self.cuda:
             torch.set_num_threads(cfg.perf.torch_threads)
-        self.world_model = WorldModel(cfg.model, cfg.algo, action_dim).to(self.device)
-        self.agent = ActorCritic(cfg.model, cfg.algo, self.world_model.rssm.feat_dim, action_dim).to(self.device)
+        # One set of acting modules: the world model and the actor-critic hold references to its parts
+        self.policy_net = PolicyNet(cfg.model, action_dim).to(self.device)
+        self.world_model = WorldModel(cfg.model, cfg.algo, self.policy_net).to(self.device)
+        self.agent = ActorCritic(cfg.model, cfg.algo, self.policy_net).to(self.device)
         perf = cfg.perf
         if perf.channels_last:
             self.world_model.encoder.to(memory_format=torch.channels_last)
@@ -187,12 +189,11 @@ class Learner:
 
     # -- weights and checkpoints ---------------------------------------------------------------------
     def policy_weights(self) -> dict[str, torch.Tensor]:
-        """CPU copies of what ``common.policy.Policy`` needs: ``encoder.*``, ``rssm.*``, ``actor.*``."""
-        out: dict[str, torch.Tensor] = {}
-        for prefix, module in (("encoder", self.world_model.encoder), ("rssm", self.world_model.rssm), ("actor", self.agent.actor)):
-            for k, v in module.state_dict().items():
-                out[f"{prefix}.{k}"] = v.detach().to("cpu", copy=True).contiguous()
-        return out
+        """``self.policy_net.state_dict()`` as contiguous CPU copies: keys ``encoder.*``, ``rssm.*``,
+        ``actor.*`` (the one weight format; ``common.policy.Policy.load_weights`` loads it as is)."""
+        # copies: the driver ships them through Ray while training keeps changing the originals;
+        # contiguous: channels_last conv weights arrive in the default layout
+        return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in self.policy_net.state_dict().items()}
 
     def state_dict(self) -> dict:
         return {

@@ -18,7 +18,7 @@ from torch import nn
 
 from common.batch import Batch
 from common.config import AlgoConfig, ModelConfig
-from common.networks import RSSM, Encoder, RSSMState, mlp, preprocess_images
+from common.networks import PolicyNet, RSSMState, mlp, preprocess_images
 
 
 class Decoder(nn.Module):
@@ -67,11 +67,18 @@ class WorldModelOutput:
 
 
 class WorldModel(nn.Module):
-    def __init__(self, model: ModelConfig, algo: AlgoConfig, action_dim: int):
+    """Uses the encoder and RSSM of ``policy`` (references, not copies: they are what the workers get).
+
+    They are registered under ``encoder`` and ``rssm`` and before the decoder and heads, so the
+    state_dict keys and the optimiser's parameter order are those of a model that built its own.
+    The actor of ``policy`` is not a submodule here: the world-model optimiser must not see it.
+    """
+
+    def __init__(self, model: ModelConfig, algo: AlgoConfig, policy: PolicyNet):
         super().__init__()
         self.algo = algo
-        self.encoder = Encoder(model.cnn_depth)
-        self.rssm = RSSM(model, action_dim, self.encoder.out_dim)
+        self.encoder = policy.encoder
+        self.rssm = policy.rssm
         feat = self.rssm.feat_dim
         self.decoder = Decoder(feat, model.cnn_depth, model.decoder_channels)
         self.reward_head = mlp(feat, 1, model.hidden, model.mlp_layers, model.norm)

@@ -72,7 +72,7 @@ def test_two_envs_per_worker_render_their_own_frames(tmp_path):
 def test_two_envs_per_worker_batch_and_eval_frames():
     cfg = _cfg("env.max_episode_steps=10", "workers.envs_per_worker=2")
     core = RolloutWorkerCore(cfg, None, index=0)
-    core.load_weights((1, _weights(cfg, 1)))
+    core.load_weights(1, _weights(cfg, 1))
     stats = core.run(3, deterministic=True, source="eval", store=False, record_frames=True)
     assert [s.length for s in stats] == [10, 10, 10]
     assert {s.source for s in stats} == {"eval"} and {s.policy_version for s in stats} == {1}
@@ -101,7 +101,7 @@ def test_deterministic_run_executes_the_policy_mode_and_exploration_adds_noise(t
     noise configured; a training rollout asks for a sample and executes it with noise."""
     cfg = _cfg("env.max_episode_steps=6", "workers.exploration_std=0.3")
     core = RolloutWorkerCore(cfg, str(tmp_path / "s"), index=0, policy_factory=lambda c, a: RecordingPolicy(c.model, a))
-    core.load_weights((0, _weights(cfg, 9)))
+    core.load_weights(0, _weights(cfg, 9))
     policy = core.agent.policy
     for deterministic in (True, False):
         policy.calls.clear()
@@ -118,11 +118,11 @@ def test_deterministic_run_executes_the_policy_mode_and_exploration_adds_noise(t
 
 def test_workers_get_distinct_reproducible_seeds():
     cfg = _cfg("env.max_episode_steps=6", "workers.exploration_std=0.3")
-    weights = (0, _weights(cfg, 9))
+    weights = _weights(cfg, 9)
     runs = []
     for index in (0, 0, 1):
         core = RolloutWorkerCore(cfg, None, index=index)
-        core.load_weights(weights)
+        core.load_weights(0, weights)
         stat = core.run(1, deterministic=True, store=False, record_frames=True)[0]
         runs.append(stat)
         core.close()
@@ -134,7 +134,7 @@ def test_workers_get_distinct_reproducible_seeds():
 def test_exploration_noise_reaches_executed_actions():
     cfg = _cfg("env.max_episode_steps=3", "workers.exploration_std=0.5")
     core = RolloutWorkerCore(cfg, None)
-    core.load_weights((0, _weights(cfg, 2)))
+    core.load_weights(0, _weights(cfg, 2))
     images = np.zeros((1, 64, 64, 3), np.uint8)
     first = np.ones(1, bool)
     clean = core.agent.policy.act(images, first, core.agent.policy.initial_state(1), deterministic=True)[0]
@@ -146,11 +146,19 @@ def test_exploration_noise_reaches_executed_actions():
     core.close()
 
 
-def test_bad_weights_argument_says_how_to_pass_them():
+def test_weights_of_another_shape_are_refused_and_the_policy_keeps_its_own():
     cfg = _cfg("env.max_episode_steps=2")
     core = RolloutWorkerCore(cfg, None)
-    with pytest.raises(TypeError, match=r"\(version, ref\)"):
-        core.load_weights(_weights(cfg, 0))  # a bare weights dict, no version
+    good = _weights(cfg, 0)
+    core.load_weights(0, good)
+    prefixed = {f"net.{k}": v for k, v in _weights(cfg, 1).items()}  # not the PolicyNet's own keys
+    with pytest.raises(RuntimeError, match="Missing key"):
+        core.load_weights(1, prefixed)
+    assert core.agent.version == 0
+    smaller = dict(good, **{"actor.net.0.weight": good["actor.net.0.weight"][:, :-1]})
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        core.load_weights(2, smaller)
+    assert core.agent.version == 0
     core.close()
 
 

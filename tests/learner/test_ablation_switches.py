@@ -7,7 +7,7 @@ import torch
 from conftest import ACTION_DIM, random_batch, tiny_config
 
 from common.config_loading import load_config
-from common.networks import RSSMState
+from common.networks import PolicyNet, RSSMState
 from learner.actor_critic import ActorCritic, RealTransitions
 from learner.imagination import imagine
 from learner.learner import Learner, frozen
@@ -68,9 +68,10 @@ def test_critic_data_loss_switch_removes_only_l_data():
 
 def test_value_expansion_switch_selects_dreamer_critic_and_lambda_return():
     cfg_moto, cfg_dreamer = tiny_config(), tiny_config("algo.value_expansion=false")
-    feat_dim = 10
-    moto = ActorCritic(cfg_moto.model, cfg_moto.algo, feat_dim, ACTION_DIM)
-    dreamer = ActorCritic(cfg_dreamer.model, cfg_dreamer.algo, feat_dim, ACTION_DIM)
+    policy = PolicyNet(cfg_moto.model, ACTION_DIM)
+    feat_dim = policy.rssm.feat_dim
+    moto = ActorCritic(cfg_moto.model, cfg_moto.algo, policy)
+    dreamer = ActorCritic(cfg_dreamer.model, cfg_dreamer.algo, PolicyNet(cfg_dreamer.model, ACTION_DIM))
     assert len(moto.critics) == 2 and moto.critics.uses_action
     assert len(dreamer.critics) == 1 and not dreamer.critics.uses_action
     assert moto.critics(torch.randn(6, feat_dim), torch.randn(6, ACTION_DIM)).shape == (2, 6)

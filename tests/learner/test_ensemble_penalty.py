@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import ACTION_DIM, random_batch, tiny_config
 
-from common.networks import RSSM
+from common.networks import RSSM, PolicyNet
 from learner.imagination import uncertainty_penalty
 from learner.world_model import WorldModel
 
@@ -68,7 +68,7 @@ def test_batched_ensemble_matches_per_member_loop():
 def test_kl_member_changes_over_time_and_every_member_gets_gradient():
     cfg = tiny_config("algo.free_nats=0.0", "algo.seq_len=8", "algo.batch_size=4")
     torch.manual_seed(1)
-    wm = WorldModel(cfg.model, cfg.algo, ACTION_DIM)
+    wm = WorldModel(cfg.model, cfg.algo, PolicyNet(cfg.model, ACTION_DIM))
     m = cfg.model.ensemble
     touched = torch.zeros(m, dtype=torch.bool)
     for step in range(3):
