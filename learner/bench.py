@@ -16,6 +16,7 @@ from common.batch import Batch
 from common.config import MotoConfig
 from common.config_loading import load_config
 from learner.learner import Learner
+from learner.service import LEARNER_SPEED
 
 ACTION_DIM = 4
 
@@ -138,7 +139,7 @@ def run(args: argparse.Namespace) -> dict:
         "total_s": round(seven.median("step"), 3),
         "imagination_s": round(seven.median("imag"), 3),
         "actor_critic_s": round(seven.median("ac"), 3),
-        "train_steps_per_s": round(1.0 / seven.median("step"), 3),
+        LEARNER_SPEED: round(1.0 / seven.median("step"), 3),  # the one name of learner speed
         "total_s_1_member": round(one.median("step"), 3),
         "ensemble_overhead": round(seven.median("step") / one.median("step"), 3),
     }

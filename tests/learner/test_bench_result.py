@@ -2,6 +2,8 @@
 
 import argparse
 
+import pytest
+
 from learner import bench
 
 
@@ -21,6 +23,9 @@ def test_default_is_equal_work_with_the_three_parts(monkeypatch):
         assert result[key] > 0
     # one repetition: the parts add up to the total
     assert abs(result["world_model_s"] + result["behaviour_s"] - result["total_s"]) < 0.01
+    # learner speed under its one name (learner.service.LEARNER_SPEED), the inverse of the update time
+    assert result["learner_steps_per_s"] == pytest.approx(1.0 / result["total_s"], rel=0.02)
+    assert "train_steps_per_s" not in result
 
 
 def test_subsampled_starts_are_labelled(monkeypatch):
