@@ -25,7 +25,8 @@ from common.config_loading import load_config
 
 TASK = "metaworld/drawer-open"
 # Envs per worker: one batched policy call serves them all, which is what keeps inference under
-# ~15% of a step at the small size (about 2 ms per call at batch 1; 0.9 ms per env at batch 4 was 17% of a step, too much).
+# ~15% of a step at the small size (about 2 ms per call at batch 1; 0.9 ms per env at batch 4 was
+# 17% of a step, too much).
 ENVS_PER_WORKER = 8
 
 

@@ -22,7 +22,9 @@ import numpy as np
 from common.envs.kitchen import goal_distance, goal_reached, split_state
 from common.envs.robotics import BONUS_THRESH, franka_env
 
-MODEL_XML = os.path.join(os.path.dirname(franka_env.__file__), "../assets/kitchen_franka/kitchen_assets/kitchen_env_model.xml")
+MODEL_XML = os.path.join(
+    os.path.dirname(franka_env.__file__), "../assets/kitchen_franka/kitchen_assets/kitchen_env_model.xml"
+)
 DT = 0.08  # seconds per env step (frame_skip 40 x 2 ms)
 ACT_SCALE = 2.0  # rad/s per unit action (FrankaRobot.act_rng)
 TRACK_GAIN = 1.8  # the position actuators cover about half of a commanded joint step per env step
@@ -47,7 +49,9 @@ class Waypoint:
 Sites = Callable[[str], np.ndarray]
 
 
-def _arc(hinge: np.ndarray, point: np.ndarray, angle: float, n: int, grip: float, yaw_sign: float = 1.0) -> list[Waypoint]:
+def _arc(
+    hinge: np.ndarray, point: np.ndarray, angle: float, n: int, grip: float, yaw_sign: float = 1.0
+) -> list[Waypoint]:
     """Waypoints that carry ``point`` around a vertical hinge axis by ``angle`` radians."""
     out = []
     for k in range(1, n + 1):
@@ -76,8 +80,11 @@ def kettle(site: Sites) -> list[Waypoint]:
     # The arm cannot reach much further at this height: the push usually stalls just past the goal region.
     base = site("kettle_site") + [0.0, 0.0, -0.258]  # the handle's top is 0.258 m above the kettle's base
     back = base + [0.0, -0.18, 0.08]
-    return [Waypoint(back + [0, -0.04, 0.12], CLOSE, tol=0.04, max_steps=20), Waypoint(back, CLOSE, tol=0.02, max_steps=15),
-            Waypoint(base + [0.08, 0.16, 0.08], CLOSE, max_steps=60, step=0.06)]
+    return [
+        Waypoint(back + [0, -0.04, 0.12], CLOSE, tol=0.04, max_steps=20),
+        Waypoint(back, CLOSE, tol=0.02, max_steps=15),
+        Waypoint(base + [0.08, 0.16, 0.08], CLOSE, max_steps=60, step=0.06),
+    ]
 
 
 def light_switch(site: Sites) -> list[Waypoint]:
@@ -89,7 +96,11 @@ def light_switch(site: Sites) -> list[Waypoint]:
 def slide_cabinet(site: Sites) -> list[Waypoint]:
     s = site("slide_site")
     start = s + [-0.06, -0.03, 0.0]
-    return [Waypoint(start + [0, -0.12, 0], CLOSE), Waypoint(start, CLOSE), Waypoint(start + [0.35, 0, 0], CLOSE, max_steps=60)]
+    return [
+        Waypoint(start + [0, -0.12, 0], CLOSE),
+        Waypoint(start, CLOSE),
+        Waypoint(start + [0.35, 0, 0], CLOSE, max_steps=60),
+    ]
 
 
 def _knob(name: str) -> Callable[[Sites], list[Waypoint]]:

@@ -1,9 +1,9 @@
 """Scripted experts (MetaWorld's, and ours for Franka Kitchen) as a worker ``Agent``, for demonstrations.
 
-The expert reads the state that the env puts in ``info["state"]`` (39-dim MetaWorld, 59-dim Kitchen); it is queried at every
-agent step on the latest state (with action repeat 2 the env repeats that action internally), and
-its action is clipped to the [-1, 1] action box. Episodes it produces are stored with
-``source="offline"`` and ``policy_version=-1``.
+The expert reads the state that the env puts in ``info["state"]`` (39-dim MetaWorld, 59-dim
+Kitchen); it is queried at every agent step on the latest state (with action repeat 2 the env
+repeats that action internally), and its action is clipped to the [-1, 1] action box. Episodes it
+produces are stored with ``source="offline"`` and ``policy_version=-1``.
 """
 
 from __future__ import annotations

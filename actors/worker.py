@@ -91,7 +91,9 @@ class RolloutWorkerCore:
         self._steps_since_sync = 0
         make = env_factory or _default_env_factory
         n = cfg.workers.envs_per_worker
-        self.envs = [make(cfg.env, derive_seed(cfg.seed, self.index, slot, 1 << 20, self.seed_salt)) for slot in range(n)]
+        self.envs = [
+            make(cfg.env, derive_seed(cfg.seed, self.index, slot, 1 << 20, self.seed_salt)) for slot in range(n)
+        ]
         self.action_dim = int(self.envs[0].action_space.shape[0])
         self.agent: Agent
         if scripted:
@@ -316,7 +318,12 @@ def worker_actor_options(cfg: MotoConfig, max_restarts: int = 3, rollout_nodes: 
     env_vars["MUJOCO_GL"] = cfg.env.gl_backend
     if cfg.env.gl_backend in ("egl", "osmesa"):
         env_vars["PYOPENGL_PLATFORM"] = cfg.env.gl_backend
-    options = {"num_cpus": 1, "max_restarts": max_restarts, "max_task_retries": 0, "runtime_env": {"env_vars": env_vars}}
+    options = {
+        "num_cpus": 1,
+        "max_restarts": max_restarts,
+        "max_task_retries": 0,
+        "runtime_env": {"env_vars": env_vars},
+    }
     if rollout_nodes and ray.is_initialized() and ray.cluster_resources().get(ROLLOUT_RESOURCE, 0) > 0:
         options.update(resources={ROLLOUT_RESOURCE: 1}, scheduling_strategy="SPREAD")
     return options

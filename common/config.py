@@ -124,7 +124,8 @@ class PerfConfig:
     amp_bf16: bool = False  # bf16 autocast of the forward passes (weights and optimiser stay fp32)
     channels_last: bool = False  # channels-last memory format for the encoder and decoder convolutions
     fused_adam: bool = False  # Adam's fused single-kernel update (torch's fused=True)
-    compile: bool = False  # torch.compile the filtering cell, the imagined step and the decoder (needs a C++ compiler on CPU)
+    # torch.compile the filtering cell, the imagined step and the decoder (needs a C++ compiler on CPU)
+    compile: bool = False
     # The learner's torch intra-op threads on CPU. Online (rollout workers running): 0 = the CPUs Ray gives
     # the learner actor (its num_cpus; outside Ray, torch's default). Offline (pre-training, no worker
     # steps an env): 0 = every core this process may run on. Ray sets OMP_NUM_THREADS=1 for a

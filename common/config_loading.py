@@ -119,7 +119,9 @@ def _preset(kind: str, name: str) -> DictConfig:
         names = preset_names(kind)
         close = difflib.get_close_matches(name, names, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"unknown {kind[:-1] if kind.endswith('s') else kind} '{name}'.{hint} Valid: {', '.join(names)}.")
+        raise ConfigError(
+            f"unknown {kind[:-1] if kind.endswith('s') else kind} '{name}'.{hint} Valid: {', '.join(names)}."
+        )
     return _load_yaml(path)
 
 

@@ -105,16 +105,35 @@ def plot_final_success(rows: list[dict], path: Path) -> None:
                 continue
             x = i + (j - (len(methods) - 1) / 2) * width
             ax.bar(x, row["mean"], width * 0.9, color=color, alpha=0.75, label=method if i == 0 else None)
-            ax.errorbar(x, row["mean"], yerr=[[row["mean"] - row["low"]], [row["high"] - row["mean"]]], color="black", capsize=2, lw=1)
+            ax.errorbar(
+                x,
+                row["mean"],
+                yerr=[[row["mean"] - row["low"]], [row["high"] - row["mean"]]],
+                color="black",
+                capsize=2,
+                lw=1,
+            )
             ax.scatter([x] * len(row["finals"]), row["finals"], s=9, color="black", zorder=3)
             if row["paper"] is not None:
                 ax.scatter([x], [row["paper"]], marker="*", s=110, color="gold", edgecolor="black", zorder=4,
                            label="paper" if "paper" not in ax.get_legend_handles_labels()[1] else None)
-    ax.set_xticks(range(len(tasks)), tasks, rotation=30 if len(tasks) > 4 else 0, ha="right" if len(tasks) > 4 else "center", fontsize=8)
+    ax.set_xticks(
+        range(len(tasks)),
+        tasks,
+        rotation=30 if len(tasks) > 4 else 0,
+        ha="right" if len(tasks) > 4 else "center",
+        fontsize=8,
+    )
     ax.set_ylim(0, 108)
     ax.set_ylabel("final success (%)")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncol=min(len(methods) + 1, 6), loc="upper center", bbox_to_anchor=(0.5, -0.22 if len(tasks) > 4 else -0.1), frameon=False)
+    ax.legend(
+        fontsize=8,
+        ncol=min(len(methods) + 1, 6),
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.22 if len(tasks) > 4 else -0.1),
+        frameon=False,
+    )
     ax.set_title("final success per task: mean, 95% bootstrap interval, seeds as dots", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -142,7 +161,14 @@ def plot_ablations(results: list[RunResult], path: Path) -> None:
     ax.set_ylim(0, 108)
     ax.set_ylabel("final success (%)")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, title="task (dots = runs)", title_fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    ax.legend(
+        fontsize=8,
+        title="task (dots = runs)",
+        title_fontsize=8,
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+        frameon=False,
+    )
     ax.set_title(f"ablations: final success over {len(tasks)} task(s) and seeds, 95% bootstrap interval", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -171,7 +197,14 @@ def plot_uncertainty_gap(results: list[RunResult], path: Path) -> str:
     else:
         note = f"{len(points)} run(s) with epsilon_u recorded: too few for a correlation"
     if not points:
-        ax.text(0.5, 0.5, "no epsilon_u recorded\n(logging.diagnostics_every > the run's learner steps)", ha="center", va="center", transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "no epsilon_u recorded\n(logging.diagnostics_every > the run's learner steps)",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
     ax.set_xlabel("epsilon_u on expert episodes (model uncertainty, Eq. 12)")
     ax.set_ylabel("performance gap: 100 - final success (%)")
     ax.set_ylim(-5, 105)
@@ -196,9 +229,14 @@ def markdown(campaign_dir: Path, results: list[RunResult], rows: list[dict], gap
     ]
     for r in rows:
         flag = f" ({r['unfinished']} unfinished)" if r["unfinished"] else ""
-        paper = f"{r['paper']:g}" if r["paper"] is not None else ("see note" if r["task"].startswith("metaworld/") else "-")
+        paper = (
+            f"{r['paper']:g}" if r["paper"] is not None else ("see note" if r["task"].startswith("metaworld/") else "-")
+        )
         per_seed = ", ".join(f"{v:.0f}" for v in r["finals"])
-        lines.append(f"| {r['task']} | {r['method']} | {r['seeds']}{flag} | {r['mean']:.1f} | {r['low']:.1f} - {r['high']:.1f} | {per_seed} | {paper} |")
+        lines.append(
+            f"| {r['task']} | {r['method']} | {r['seeds']}{flag} | {r['mean']:.1f} "
+            f"| {r['low']:.1f} - {r['high']:.1f} | {per_seed} | {paper} |"
+        )
     lines += ["", "Paper (Rafailov et al. 2023): Franka Kitchen from pixels, MOTO mixed 100% and partial 90.5%; "
               "DreamerV2 77.5% and 13.5%. " + PAPER_METAWORLD_NOTE, "", f"Uncertainty vs gap: {gap_note}.", ""]
     lines += [f"![{name}]({name})" for name in figures]
@@ -210,7 +248,9 @@ def write_report(campaign_dir: str | Path, out: str | Path | None = None) -> Pat
     campaign_dir = Path(campaign_dir)
     results = read_campaign(campaign_dir)
     if not any(r.evals for r in results):
-        raise UserError(f"no run with an evaluation under {campaign_dir}/runs; is this a campaign directory (moto campaign --dir)?")
+        raise UserError(
+            f"no run with an evaluation under {campaign_dir}/runs; is this a campaign directory (moto campaign --dir)?"
+        )
     out = Path(out) if out else campaign_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     rows = final_table(results)

@@ -31,7 +31,8 @@ class RunResult:
     method: str  # the ablation, with the size when a campaign mixes sizes
     seed: int
     finished: bool
-    evals: list[dict] = field(default_factory=list)  # env_steps, episodes, learner_steps, success_rate, mean_return, epsilon_u
+    # env_steps, episodes, learner_steps, success_rate, mean_return, epsilon_u
+    evals: list[dict] = field(default_factory=list)
 
     @property
     def final_success(self) -> float:
@@ -81,7 +82,9 @@ def method_order(methods: set[str]) -> list[str]:
     return sorted(methods, key=key)
 
 
-def bootstrap_mean(values: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bootstrap_mean(
+    values: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean over axis 0 (seeds) and its 95% percentile-bootstrap interval; values (S,) or (S, X)."""
     values = np.asarray(values, dtype=float)
     rng = np.random.default_rng(seed)

@@ -113,7 +113,9 @@ def _check_choices(values: list[str], valid: list[str], key: str, source: str) -
 
 def check_spec(spec: CampaignSpec, source: str = "campaign spec") -> None:
     if not spec.tasks:
-        raise CampaignSpecError(f"{source}: 'tasks' is empty; list at least one task, e.g. tasks: [metaworld/drawer-open]")
+        raise CampaignSpecError(
+            f"{source}: 'tasks' is empty; list at least one task, e.g. tasks: [metaworld/drawer-open]"
+        )
     if not spec.seeds:
         raise CampaignSpecError(f"{source}: 'seeds' is empty; e.g. seeds: [0, 1, 2]")
     if not spec.ablations:
@@ -133,7 +135,10 @@ def check_spec(spec: CampaignSpec, source: str = "campaign spec") -> None:
         if "=" not in item:
             raise CampaignSpecError(f"{source}: override '{item}' is not key=value (e.g. workers.num_workers=8)")
         if key in RESERVED:
-            raise CampaignSpecError(f"{source}: override '{item}' sets '{key}', which the campaign sets per run; use {RESERVED[key]} instead")
+            raise CampaignSpecError(
+                f"{source}: override '{item}' sets '{key}', which the campaign sets per run; "
+                f"use {RESERVED[key]} instead"
+            )
         if key == "storage.url" and spec.store_root:
             raise CampaignSpecError(f"{source}: set either store_root or an override of storage.url, not both")
 
@@ -150,7 +155,9 @@ def expand(spec: CampaignSpec, campaign_dir: str | Path) -> list[GridPoint]:
         for task in spec.tasks:
             for size in sizes:
                 for ablation in spec.ablations:
-                    base = [f"profile={spec.profile}", f"task={task}", f"ablation={ablation}"] + ([f"size={size}"] if size else [])
+                    base = [f"profile={spec.profile}", f"task={task}", f"ablation={ablation}"] + (
+                        [f"size={size}"] if size else []
+                    )
                     try:
                         resolved_size = size or load_config(base).size
                     except ConfigError as e:

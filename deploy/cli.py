@@ -282,7 +282,12 @@ def _add_operations_commands(sub) -> None:
     p.add_argument("--device", default="auto", help="learner: auto | cpu | cuda | cuda:N")
     p.add_argument("--switches", action="store_true", help="learner: also time each perf.* switch (speedup vs none)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (for smoke tests)")
-    p.add_argument("--starts", type=int, default=0, help="learner: imagination starts (default 0 = every posterior state, equal work)")
+    p.add_argument(
+        "--starts",
+        type=int,
+        default=0,
+        help="learner: imagination starts (default 0 = every posterior state, equal work)",
+    )
     p.add_argument("--threads", type=int, default=0, help="learner: torch threads (default 0 = torch's default)")
     p.set_defaults(func=_bench)
 

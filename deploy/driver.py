@@ -67,7 +67,9 @@ class Driver:
             state.offline_imported = True
         self._recount_online_episodes()
         use_gpu = cfg.device != "cpu" and ray.cluster_resources().get("GPU", 0) >= 1
-        self.learner = learner_actor(cfg, use_gpu, learner_resources()).remote(cfg, self.store_url, self.run_path, str(self.checkpoint) if self.checkpoint else None)
+        self.learner = learner_actor(cfg, use_gpu, learner_resources()).remote(
+            cfg, self.store_url, self.run_path, str(self.checkpoint) if self.checkpoint else None
+        )
         self.board = WeightBoard.remote()
         self.fleet = Fleet(cfg, self.store_url, self.board)
         # The evaluation worker stores nothing; its index keeps its env seeds apart from the fleet's.
@@ -90,7 +92,10 @@ class Driver:
             ray.get(self.learner.set_phase.remote("online"))  # rollout workers start: the learner gives back cores
             self._publish()
             self._online_phase()
-            if not self.schedule.state.evals or self.schedule.state.evals[-1]["episodes"] != self.schedule.state.episodes:
+            if (
+                not self.schedule.state.evals
+                or self.schedule.state.evals[-1]["episodes"] != self.schedule.state.episodes
+            ):
                 self._record_eval(ray.get(self._launch_eval()))
             self._save_checkpoint()
             return self._finish()
@@ -114,20 +119,30 @@ class Driver:
         where = f"checkpoint {last.name}" if last else "the start of the run (no checkpoint was written yet)"
         cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return LearnerLost(
-            f"the learner actor died ({cause}), probably with its node. Committed episodes are safe in {self.store_url}; "
-            f"continue the run with `moto train --resume {self.run_path}` (it restarts from {where} and recounts "
+            f"the learner actor died ({cause}), probably with its node. "
+            f"Committed episodes are safe in {self.store_url}; continue the run with "
+            f"`moto train --resume {self.run_path}` (it restarts from {where} and recounts "
             f"the episodes committed since from the store)"
         )
 
     def _offline_phase(self) -> None:
         sched = self.schedule
-        bar = tqdm(total=self.cfg.schedule.offline_steps, initial=sched.state.offline_done, desc="offline pre-training", unit="step", disable=not self.cfg.logging.progress)
+        bar = tqdm(
+            total=self.cfg.schedule.offline_steps,
+            initial=sched.state.offline_done,
+            desc="offline pre-training",
+            unit="step",
+            disable=not self.cfg.logging.progress,
+        )
         while sched.offline_remaining > 0:
             n = min(OFFLINE_CHUNK, sched.offline_remaining)
             metrics = ray.get(self.learner.train.remote(n))
             self._after_updates(n, offline=True, metrics=metrics)
             bar.update(n)
-            bar.set_postfix(image=f"{metrics.get('model/image_mse', float('nan')):.4f}", reward=f"{metrics.get('model/reward_mse', float('nan')):.4f}")
+            bar.set_postfix(
+                image=f"{metrics.get('model/image_mse', float('nan')):.4f}",
+                reward=f"{metrics.get('model/reward_mse', float('nan')):.4f}",
+            )
         bar.close()
         if sched.state.evals == [] and self.cfg.schedule.eval_every_episodes > 0:
             self._record_eval(ray.get(self._launch_eval()))  # the curve's first point: the pre-trained policy
@@ -135,7 +150,13 @@ class Driver:
     def _online_phase(self) -> None:
         sched, cfg = self.schedule, self.cfg
         total_steps = sched.target_episodes * cfg.env.max_episode_steps
-        bar = tqdm(total=total_steps, initial=min(sched.state.env_steps, total_steps), desc="online fine-tuning", unit="env step", disable=not cfg.logging.progress)
+        bar = tqdm(
+            total=total_steps,
+            initial=min(sched.state.env_steps, total_steps),
+            desc="online fine-tuning",
+            unit="env step",
+            disable=not cfg.logging.progress,
+        )
         fleet = self.fleet
         training = None  # ObjectRef of the learner's current train() call
         evaluating = None
@@ -180,7 +201,9 @@ class Driver:
                     if eval_due and evaluating is None:
                         evaluating = self._launch_eval()
             last = sched.state.evals[-1]["success_rate"] if sched.state.evals else float("nan")
-            bar.set_postfix(workers=fleet.size, episodes=sched.state.episodes, learner=sched.learner_steps, success=f"{last:.2f}")
+            bar.set_postfix(
+                workers=fleet.size, episodes=sched.state.episodes, learner=sched.learner_steps, success=f"{last:.2f}"
+            )
         if evaluating is not None:
             self._record_eval(ray.get(evaluating))
         bar.close()
@@ -199,7 +222,14 @@ class Driver:
         before = sched.learner_steps
         sched.record_updates(n, offline)
         step = sched.learner_steps
-        for key in ("model/image_mse", "model/reward_mse", "model/kl", "actor/loss", "critic/loss", "learner_steps_per_s"):
+        for key in (
+            "model/image_mse",
+            "model/reward_mse",
+            "model/kl",
+            "actor/loss",
+            "critic/loss",
+            "learner_steps_per_s",
+        ):
             if key in metrics:
                 self.writer.add_scalar(f"driver/{key}", metrics[key], step)
         for key, value in metrics.items():  # TensorBoard has these from the learner itself; W&B / MLflow get them here
@@ -231,8 +261,14 @@ class Driver:
 
     def _launch_eval(self):
         # eval results are logged at the env step at which they were launched
-        self._eval_launched_at = (self.schedule.state.env_steps, self.schedule.state.episodes, self.schedule.learner_steps)
-        return self.eval_worker.run.remote(self.cfg.schedule.eval_episodes, deterministic=True, source="eval", store=False, record_frames=True)
+        self._eval_launched_at = (
+            self.schedule.state.env_steps,
+            self.schedule.state.episodes,
+            self.schedule.learner_steps,
+        )
+        return self.eval_worker.run.remote(
+            self.cfg.schedule.eval_episodes, deterministic=True, source="eval", store=False, record_frames=True
+        )
 
     def _record_eval(self, stats: list[EpisodeStats]) -> None:
         env_steps, episodes, learner_steps = self._eval_launched_at
@@ -240,7 +276,16 @@ class Driver:
         success = float(np.mean([s.success for s in stats])) if stats else 0.0
         ret = float(np.mean([s.episode_return for s in stats])) if stats else 0.0
         state = self.schedule.state
-        state.evals.append({"env_steps": env_steps, "episodes": episodes, "learner_steps": learner_steps, "success_rate": success, "mean_return": ret, "epsilon_u": self.epsilon_u})
+        state.evals.append(
+            {
+                "env_steps": env_steps,
+                "episodes": episodes,
+                "learner_steps": learner_steps,
+                "success_rate": success,
+                "mean_return": ret,
+                "epsilon_u": self.epsilon_u,
+            }
+        )
         self.writer.add_scalar("eval/success_rate", success, env_steps)
         self.writer.add_scalar("eval/return", ret, env_steps)
         if video is not None:
@@ -248,7 +293,8 @@ class Driver:
         self.run_dir.write_curves(state.evals)
 
     def _save_video(self, frames: np.ndarray, env_steps: int) -> None:
-        """frames (T, H, W, 3) uint8 -> a GIF in videos/ that also plays in TensorBoard (and W&B, MLflow), and a filmstrip."""
+        """frames (T, H, W, 3) uint8 -> a GIF in videos/ that also plays in TensorBoard (and W&B, MLflow),
+        and a filmstrip."""
         path = self.run_dir.videos_dir / f"eval_{env_steps:08d}.gif"
         self.writer.add_gif("eval/video", frames, env_steps, path=path, fps=12.5, scale=2)
         strip = np.concatenate(list(frames[:: max(1, len(frames) // 10)][:10]), axis=1)  # (H, 10W, 3)
@@ -266,7 +312,9 @@ class Driver:
         store = TrajectoryStore.open(self.store_url, create=False)
         stats = store.stats()
         extra = {
-            "policy lag (steps)": f"mean {np.mean(self.policy_lags):.1f}, max {max(self.policy_lags)}" if self.policy_lags else "n/a",
+            "policy lag (steps)": f"mean {np.mean(self.policy_lags):.1f}, max {max(self.policy_lags)}"
+            if self.policy_lags
+            else "n/a",
             "worker restarts": str(self.worker_restarts),
             "store": f"{self.store_url}  ({stats.get('episodes')} episodes, {stats.get('frames')} frames)",
         }

@@ -74,13 +74,16 @@ def check_shared_paths(cfg: MotoConfig, run_path: Path, store_url: str, nodes: l
     nodes = alive_nodes() if nodes is None else nodes
     if len(machines(nodes)) <= 1:
         return  # one machine: every node sees its disk
-    checks = [("logging.root", run_path, "a shared file system mounted at the same path on every node (EFS, Filestore, NFS)")]
+    checks = [
+        ("logging.root", run_path, "a shared file system mounted at the same path on every node (EFS, Filestore, NFS)")
+    ]
     if "://" not in store_url:
         checks.append(("storage.url", Path(store_url).parent, "an object store URL such as s3://BUCKET/moto/RUN/store"))
     for setting, folder, fix in checks:
         blind = visible(folder, nodes)
         if blind:
             raise UserError(
-                f"this cluster has {len(nodes)} nodes on {len(machines(nodes))} machines, but {setting} ({folder}) is a "
-                f"local path that {len(blind)} of them cannot see ({', '.join(blind[:3])}); set {setting} to {fix}"
+                f"this cluster has {len(nodes)} nodes on {len(machines(nodes))} machines, "
+                f"but {setting} ({folder}) is a local path that {len(blind)} of them cannot see "
+                f"({', '.join(blind[:3])}); set {setting} to {fix}"
             )

@@ -22,17 +22,41 @@ def rolling_mean(values: list[float], window: int) -> np.ndarray:
     return (sums[idx] - sums[lo]) / (idx - lo)
 
 
-def plot_success_curve(evals: list[dict], episodes: list[list[float]], cfg: MotoConfig, path: Path, window: int = 10) -> None:
+def plot_success_curve(
+    evals: list[dict], episodes: list[list[float]], cfg: MotoConfig, path: Path, window: int = 10
+) -> None:
     """Evaluation success and return vs environment steps (markers), with the online training episodes
     as a rolling mean (thin line); x = 0 is the end of offline pre-training."""
     fig, (ax_s, ax_r) = plt.subplots(1, 2, figsize=(10, 3.8))
     steps = [e["env_steps"] for e in evals]
-    ax_s.plot(steps, [100 * e["success_rate"] for e in evals], marker="o", color="tab:blue", label="evaluation (deterministic)")
-    ax_r.plot(steps, [e["mean_return"] for e in evals], marker="o", color="tab:green", label="evaluation (deterministic)")
+    ax_s.plot(
+        steps,
+        [100 * e["success_rate"] for e in evals],
+        marker="o",
+        color="tab:blue",
+        label="evaluation (deterministic)",
+    )
+    ax_r.plot(
+        steps, [e["mean_return"] for e in evals], marker="o", color="tab:green", label="evaluation (deterministic)"
+    )
     if episodes:
         x = [e[0] for e in episodes]
-        ax_s.plot(x, 100 * rolling_mean([e[1] for e in episodes], window), color="tab:blue", alpha=0.45, lw=1, label=f"online episodes (mean of {window})")
-        ax_r.plot(x, rolling_mean([e[2] for e in episodes], window), color="tab:green", alpha=0.45, lw=1, label=f"online episodes (mean of {window})")
+        ax_s.plot(
+            x,
+            100 * rolling_mean([e[1] for e in episodes], window),
+            color="tab:blue",
+            alpha=0.45,
+            lw=1,
+            label=f"online episodes (mean of {window})",
+        )
+        ax_r.plot(
+            x,
+            rolling_mean([e[2] for e in episodes], window),
+            color="tab:green",
+            alpha=0.45,
+            lw=1,
+            label=f"online episodes (mean of {window})",
+        )
     ax_s.set_ylim(-5, 105)
     ax_s.set_ylabel("success (%)")
     ax_r.set_ylabel("return")
@@ -41,7 +65,10 @@ def plot_success_curve(evals: list[dict], episodes: list[list[float]], cfg: Moto
         ax.grid(alpha=0.3)
         ax.axvline(0, color="grey", lw=0.8, ls="--")
         ax.legend(fontsize=8, loc="upper left")
-    fig.suptitle(f"MOTO {cfg.ablation} on {cfg.env.task} (size {cfg.size}, seed {cfg.seed}); x = 0: end of offline pre-training", fontsize=10)
+    fig.suptitle(
+        f"MOTO {cfg.ablation} on {cfg.env.task} (size {cfg.size}, seed {cfg.seed}); x = 0: end of offline pre-training",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

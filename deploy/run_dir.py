@@ -70,10 +70,16 @@ class RunDirectory:
     # creation and resumption ------------------------------------------------------------------
     @classmethod
     def create(cls, cfg: MotoConfig) -> RunDirectory:
-        name = cfg.run_name or f"{cfg.env.task.replace('/', '-')}-{cfg.ablation}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+        name = (
+            cfg.run_name
+            or f"{cfg.env.task.replace('/', '-')}-{cfg.ablation}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
         run = cls(Path(cfg.logging.root) / name)
         if run.config_path.exists():
-            raise UserError(f"run directory {run.path} already exists; continue it with `moto train --resume {run.path}` or pick another run_name=")
+            raise UserError(
+                f"run directory {run.path} already exists; continue it with "
+                f"`moto train --resume {run.path}` or pick another run_name="
+            )
         for d in (run.path, run.tb_dir, run.checkpoints_dir, run.videos_dir):
             d.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run.config_path)
@@ -119,7 +125,10 @@ class RunDirectory:
     def write_curves(self, evals: list[dict]) -> None:
         """Rewrite curves.csv from the schedule's eval history (so a resumed run's curve continues)."""
         lines = ["env_steps,episodes,learner_steps,success_rate,mean_return"]
-        lines += [f"{e['env_steps']},{e['episodes']},{e['learner_steps']},{e['success_rate']:.4f},{e['mean_return']:.4f}" for e in evals]
+        lines += [
+            f"{e['env_steps']},{e['episodes']},{e['learner_steps']},{e['success_rate']:.4f},{e['mean_return']:.4f}"
+            for e in evals
+        ]
         tmp = self.curves_path.with_suffix(".tmp")
         tmp.write_text("\n".join(lines) + "\n")
         os.replace(tmp, self.curves_path)

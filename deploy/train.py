@@ -25,7 +25,10 @@ def init_ray(cfg: MotoConfig) -> bool:
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    env_vars = {"MUJOCO_GL": cfg.env.gl_backend, "PYOPENGL_PLATFORM": cfg.env.gl_backend if cfg.env.gl_backend != "glfw" else ""}
+    env_vars = {
+        "MUJOCO_GL": cfg.env.gl_backend,
+        "PYOPENGL_PLATFORM": cfg.env.gl_backend if cfg.env.gl_backend != "glfw" else "",
+    }
     runtime_env = {"env_vars": {k: v for k, v in env_vars.items() if v}}
     if cfg.workers.ray_address:
         ray.init(address=cfg.workers.ray_address, runtime_env=runtime_env, log_to_driver=True)
@@ -33,7 +36,9 @@ def init_ray(cfg: MotoConfig) -> bool:
     # Logical CPUs: learner + workers + evaluation worker each hold one; on a small machine they share cores.
     num_cpus = max(os.cpu_count() or 1, cfg.workers.num_workers + 2)
     temp_dir = os.environ.get("MOTO_RAY_TMP") or os.path.join(tempfile.gettempdir(), "moto-ray")
-    ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir, runtime_env=runtime_env, log_to_driver=True)
+    ray.init(
+        num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir, runtime_env=runtime_env, log_to_driver=True
+    )
     return True
 
 
@@ -52,7 +57,9 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.resume:
         if args.overrides:
-            raise UserError("--resume continues a run with its own config.yaml; drop the overrides (or start a new run)")
+            raise UserError(
+                "--resume continues a run with its own config.yaml; drop the overrides (or start a new run)"
+            )
         run, cfg = RunDirectory.open(args.resume)
         checkpoint = run.latest_checkpoint()
         print(f"resuming {run.path} from {checkpoint.name if checkpoint else 'the start (no checkpoint yet)'}")

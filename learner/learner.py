@@ -63,7 +63,11 @@ def _rng_state() -> dict:
             "has_gauss": int(np_state[3]),
             "cached_gaussian": float(np_state[4]),
         },
-        "python": {"version": py_state[0], "internal": torch.tensor(py_state[1], dtype=torch.int64), "gauss": py_state[2]},
+        "python": {
+            "version": py_state[0],
+            "internal": torch.tensor(py_state[1], dtype=torch.int64),
+            "gauss": py_state[2],
+        },
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -73,7 +77,9 @@ def _rng_state() -> dict:
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     p = state["python"]
     random.setstate((p["version"], tuple(int(v) for v in p["internal"].tolist()), p["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
@@ -107,12 +113,16 @@ class Learner:
         self._imagine_step = imagine_step
         if perf.compile:
             if not self.cuda and not (shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")):
-                raise UserError("perf.compile=true on CPU needs a C++ compiler for torch.compile (install g++), or set perf.compile=false")
+                raise UserError(
+                    "perf.compile=true on CPU needs a C++ compiler for torch.compile (install g++), "
+                    "or set perf.compile=false"
+                )
             # the recurrent loops' bodies (filtering cell, imagined step) and the decoder; each is called
             # with the same shapes every step, so they compile once (the first steps are slow)
             rssm = self.world_model.rssm
             rssm.obs_step = torch.compile(rssm.obs_step)  # type: ignore[method-assign]
-            self.world_model.decoder.forward = torch.compile(self.world_model.decoder.forward)  # type: ignore[method-assign]
+            decoder = self.world_model.decoder
+            decoder.forward = torch.compile(decoder.forward)  # type: ignore[method-assign]
             self._imagine_step = torch.compile(imagine_step)
         self.step = 0
 
@@ -164,7 +174,14 @@ class Learner:
         real = RealTransitions(feat=post.feat.float(), batch=batch, start_index=idx)
         with frozen(wm), self._autocast():
             traj = self._imagine(
-                wm, agent.actor, start, a.imag_horizon, a.uncertainty_weight, a.penalty_reduce, a.imag_member, self._imagine_step
+                wm,
+                agent.actor,
+                start,
+                a.imag_horizon,
+                a.uncertainty_weight,
+                a.penalty_reduce,
+                a.imag_member,
+                self._imagine_step,
             )
             critic_loss, metrics = agent.critic_loss(traj, real)  # L_model (+ L_data)
         metrics["critic/grad_norm"] = self._opt_step(self.critic_opt, critic_loss, list(agent.critics.parameters()))
@@ -232,10 +249,13 @@ class Learner:
                     problems.append(f"{key}.{name}: checkpoint {theirs[name]} vs this model {mine[name]}")
         problems += absent  # shape differences first: they say most about what changed
         if problems:
-            shown = "\n  ".join(problems[:25]) + (f"\n  ... and {len(problems) - 25} more" if len(problems) > 25 else "")
+            shown = "\n  ".join(problems[:25]) + (
+                f"\n  ... and {len(problems) - 25} more" if len(problems) > 25 else ""
+            )
             raise CheckpointMismatchError(
                 f"checkpoint {path} (size={ckpt.get('size')}, action_dim={ckpt.get('action_dim')}) does not fit this "
-                f"learner (size={self.cfg.size}, action_dim={self.action_dim}); {len(problems)} parameter(s) differ:\n  {shown}\n"
+                f"learner (size={self.cfg.size}, action_dim={self.action_dim}); "
+                f"{len(problems)} parameter(s) differ:\n  {shown}\n"
                 f"Load it with the same size preset and ablation it was trained with."
             )
 
@@ -249,7 +269,8 @@ class Learner:
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointMismatchError(
                 f"{path}: checkpoint format {ckpt.get('format')}, this learner reads format {CHECKPOINT_FORMAT} "
-                f"(format 1 stored the twin critics as two modules); retrain, or load it with the moto version that wrote it"
+                f"(format 1 stored the twin critics as two modules); retrain, or load it with the moto version "
+                f"that wrote it"
             )
         self._check_shapes(ckpt, path)
         self.world_model.load_state_dict(ckpt["world_model"])

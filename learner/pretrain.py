@@ -81,7 +81,9 @@ def pretrain(cfg: MotoConfig, store_url: str, steps: int, run_dir: str | Path) -
 def main(args: argparse.Namespace) -> int:
     cfg = load_config(args.overrides)
     steps = args.steps if args.steps is not None else cfg.schedule.offline_steps
-    run_dir = args.run_dir or str(Path(cfg.logging.root) / (cfg.run_name or f"pretrain-{cfg.env.task.replace('/', '-')}-s{cfg.seed}"))
+    run_dir = args.run_dir or str(
+        Path(cfg.logging.root) / (cfg.run_name or f"pretrain-{cfg.env.task.replace('/', '-')}-s{cfg.seed}")
+    )
     learner = pretrain(cfg, args.store, steps, run_dir)
     print(f"pre-trained {learner.step} steps; checkpoint: {Path(run_dir) / CHECKPOINT_FILE}")
     return 0

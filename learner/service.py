@@ -108,7 +108,11 @@ class LearnerService:
         from learner.diagnostics import log_diagnostics
 
         found = log_diagnostics(
-            self.learner, self.sampler.episodes(source="offline"), self.writer, self.learner.step, video_dir=self.video_dir
+            self.learner,
+            self.sampler.episodes(source="offline"),
+            self.writer,
+            self.learner.step,
+            video_dir=self.video_dir,
         )
         self.writer.flush()
         return found
@@ -143,4 +147,6 @@ def learner_threads(cfg: MotoConfig, phase: str) -> int:
 def learner_actor(cfg: MotoConfig, use_gpu: bool, resources: dict[str, float] | None = None):
     """The Ray actor class for this run: one GPU when the cluster has one and the config allows it;
     ``resources`` places it on a learner node (deploy/placement.py)."""
-    return ray.remote(num_cpus=1, num_gpus=1 if use_gpu else 0, resources=resources or {}, max_restarts=0)(LearnerService)
+    return ray.remote(num_cpus=1, num_gpus=1 if use_gpu else 0, resources=resources or {}, max_restarts=0)(
+        LearnerService
+    )

@@ -22,7 +22,8 @@ from common.networks import PolicyNet, RSSMState, mlp, preprocess_images
 
 
 class Decoder(nn.Module):
-    """Dense to 1x1xF, transpose convs (channels decoder_channels then 3, kernels 5,5,6,6, stride 2): 1->5->13->30->64."""
+    """Dense to 1x1xF, transpose convs (channels decoder_channels then 3, kernels 5,5,6,6, stride 2):
+    1->5->13->30->64."""
 
     def __init__(self, feat_dim: int, depth: int, channels: list[int]):
         super().__init__()
@@ -50,7 +51,9 @@ def categorical_kl(lhs_logits: torch.Tensor, rhs_logits: torch.Tensor) -> torch.
     return (lhs_logp.exp() * (lhs_logp - rhs_logits.log_softmax(-1))).sum((-1, -2))
 
 
-def balanced_kl(post: torch.Tensor, prior: torch.Tensor, balance: float, free: float) -> tuple[torch.Tensor, torch.Tensor]:
+def balanced_kl(
+    post: torch.Tensor, prior: torch.Tensor, balance: float, free: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """DreamerV2 KL balancing with free nats on the mean. post, prior (..., S, C) -> (loss scalar, raw KL (...))."""
     kl_prior_side = categorical_kl(post.detach(), prior)  # trains the prior towards the posterior
     kl_post_side = categorical_kl(post, prior.detach())  # regularises the posterior
@@ -105,7 +108,9 @@ class WorldModel(nn.Module):
         m = self.rssm.prior_ensemble.members
         members = torch.randint(m, (b * t,), device=flat_deter.device)  # i_t, uniform per sample and step
         prior = self.rssm.prior_logits_selected(flat_deter, members)  # (B*T, S, C): only the drawn members run
-        kl_loss, kl = balanced_kl(post_logits.reshape(b * t, *post_logits.shape[-2:]), prior, self.algo.kl_balance, self.algo.free_nats)
+        kl_loss, kl = balanced_kl(
+            post_logits.reshape(b * t, *post_logits.shape[-2:]), prior, self.algo.kl_balance, self.algo.free_nats
+        )
 
         target = preprocess_images(batch.image.flatten(0, 1)).float()  # (B*T, 3, 64, 64)
         recon = self.decoder(feat.reshape(b * t, -1)).float()  # (B*T, 3, 64, 64)

@@ -29,7 +29,9 @@ def set_gl_backend(backend: str) -> None:
     """
     backend = backend.lower()
     if backend not in BACKENDS:
-        raise UserError(f"unknown GL backend '{backend}': use one of {', '.join(BACKENDS)} (env.gl_backend / MUJOCO_GL).")
+        raise UserError(
+            f"unknown GL backend '{backend}': use one of {', '.join(BACKENDS)} (env.gl_backend / MUJOCO_GL)."
+        )
     active = _active_backend()
     if active is None and "mujoco" not in sys.modules:
         os.environ["MUJOCO_GL"] = backend

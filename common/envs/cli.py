@@ -30,7 +30,9 @@ def list_tasks(args: argparse.Namespace) -> int:
         spec = task_spec(task_id)
         env = task_env_config(task_id)
         objects = ", ".join(spec.objects) or "-"
-        rows.append((task_id, spec.suite, str(spec.action_dim), str(env.max_episode_steps), str(env.action_repeat), objects))
+        rows.append(
+            (task_id, spec.suite, str(spec.action_dim), str(env.max_episode_steps), str(env.action_repeat), objects)
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
@@ -59,5 +61,8 @@ def show(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(frame).save(out, format="PNG")
     look = "default" if args.default_render else "fast"
-    print(f"{args.task}: {frame.shape[1]}x{frame.shape[0]} frame ({look} render, seed {args.seed}, {args.steps} steps) -> {out}")
+    print(
+        f"{args.task}: {frame.shape[1]}x{frame.shape[0]} frame "
+        f"({look} render, seed {args.seed}, {args.steps} steps) -> {out}"
+    )
     return 0

@@ -52,7 +52,9 @@ def split_state(state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     simulator's ``(qpos (30,), qvel (29,))``. Observation noise (about 1e-3) stays in the result."""
     state = np.asarray(state, dtype=np.float64)
     if state.shape != (59,):
-        raise ValueError(f"a Franka Kitchen state has 59 values (FrankaKitchen-v1 'observation'); got shape {state.shape}.")
+        raise ValueError(
+            f"a Franka Kitchen state has 59 values (FrankaKitchen-v1 'observation'); got shape {state.shape}."
+        )
     qpos = np.concatenate([state[:ROBOT_DOF], state[2 * ROBOT_DOF : 2 * ROBOT_DOF + 21]])
     qvel = np.concatenate([state[ROBOT_DOF : 2 * ROBOT_DOF], state[2 * ROBOT_DOF + 21 :]])
     return qpos, qvel
@@ -69,7 +71,9 @@ class KitchenEnv(PixelEnv):
         super().__init__(cfg, task, seed, action_dim=task.action_dim)
         unknown = [o for o in task.objects if o not in OBS_ELEMENT_GOALS]
         if unknown:
-            raise ValueError(f"{task.task_id}: objects {unknown} are not Franka Kitchen tasks ({', '.join(OBS_ELEMENT_GOALS)}).")
+            raise ValueError(
+                f"{task.task_id}: objects {unknown} are not Franka Kitchen tasks ({', '.join(OBS_ELEMENT_GOALS)})."
+            )
         # Our wrapper owns the clock, the reward and termination; gymnasium-robotics' bookkeeping is off.
         self._wrapped = gym.make(
             "FrankaKitchen-v1",

@@ -35,7 +35,10 @@ class KitchenTable:
     mean_return: float
 
     def rows(self) -> list[tuple[str, int]]:
-        return [*self.completed.items(), ("BC filter (" + ", ".join(task_spec(self.task).bc_filter_objects) + ")", self.bc_filter)]
+        return [
+            *self.completed.items(),
+            ("BC filter (" + ", ".join(task_spec(self.task).bc_filter_objects) + ")", self.bc_filter),
+        ]
 
 
 def build_kitchen(name: str, store_url: str, episodes: int = 10, workers: int = 0, seed: int = 0,

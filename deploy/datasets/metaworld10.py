@@ -98,8 +98,17 @@ def table_csv(rows: Sequence[TaskRow]) -> str:
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["task", "episodes", "successes", "success_rate", "mean_return", "mean_length", "expert_fails"])
     for r in rows:
-        w.writerow([r.task, r.episodes, r.successes, f"{r.success_rate:.3f}", f"{r.mean_return:.3f}", f"{r.mean_length:.1f}",
-                    int(r.expert_fails)])
+        w.writerow(
+            [
+                r.task,
+                r.episodes,
+                r.successes,
+                f"{r.success_rate:.3f}",
+                f"{r.mean_return:.3f}",
+                f"{r.mean_length:.1f}",
+                int(r.expert_fails),
+            ]
+        )
     return out.getvalue()
 
 

@@ -106,7 +106,8 @@ def test_deterministic_run_executes_the_policy_mode_and_exploration_adds_noise(t
     for deterministic in (True, False):
         policy.calls.clear()
         (stat,) = core.run(1, deterministic=deterministic)
-        executed = TrajectoryStore.open(str(tmp_path / "s")).read(stat.episode_id).action[1:]  # (T, A): row t+1 holds the action taken at t
+        # (T, A): row t+1 holds the action taken at t
+        executed = TrajectoryStore.open(str(tmp_path / "s")).read(stat.episode_id).action[1:]
         asked = np.concatenate([a for _, a in policy.calls])  # (T, A)
         assert {d for d, _ in policy.calls} == {deterministic}
         if deterministic:

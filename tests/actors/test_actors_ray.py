@@ -112,6 +112,8 @@ def test_actors_bench_reports_its_figures(ray_session):
     assert result["workers"] == 1 and result["size"] == "tiny"
     assert 0 < result["policy_share"] < 1
     # the derived figures are the measured ones combined as documented (one worker: fleet / single)
-    assert result["efficiency"] == pytest.approx(result["fleet_env_steps_per_s"] / result["single_process_env_steps_per_s"], rel=0.02)
+    assert result["efficiency"] == pytest.approx(
+        result["fleet_env_steps_per_s"] / result["single_process_env_steps_per_s"], rel=0.02
+    )
     per_step_ms = 1000.0 / result["single_process_env_steps_per_s"]
     assert result["policy_share"] == pytest.approx(result["policy_ms_per_step"] / per_step_ms, rel=0.05, abs=0.002)

@@ -20,7 +20,11 @@ from ray.cluster_utils import Cluster
 REPO = Path(__file__).resolve().parents[2]
 
 # A lost node is noticed within ~3 s rather than Ray's default ~30 s.
-FAST_FAILURE_DETECTION = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 1000, "health_check_failure_threshold": 3}
+FAST_FAILURE_DETECTION = {
+    "health_check_initial_delay_ms": 0,
+    "health_check_period_ms": 1000,
+    "health_check_failure_threshold": 3,
+}
 
 TINY = [
     "size=tiny", "seed=0", "logging.progress=false", "logging.diagnostics_every=0",

@@ -35,17 +35,33 @@ def fake_config(gcs_address: str) -> dict:
         "max_workers": 2,
         "upscaling_speed": 1.0,
         "idle_timeout_minutes": 0.1,  # 6 s, instead of the YAMLs' 10 minutes
-        "provider": {"type": "fake_multinode", "gcs_address": gcs_address, "use_node_id_as_ip": True,
-                     "disable_node_updaters": True, "disable_launch_config_check": True},
+        "provider": {
+            "type": "fake_multinode",
+            "gcs_address": gcs_address,
+            "use_node_id_as_ip": True,
+            "disable_node_updaters": True,
+            "disable_launch_config_check": True,
+        },
         "available_node_types": {
             "ray.head.default": {"resources": {"CPU": 2, "learner": 1}, "node_config": {}, "max_workers": 0},
-            "rollout_cpu": {"resources": {"CPU": 2, "rollout": 2}, "node_config": {}, "min_workers": 1, "max_workers": 2},
+            "rollout_cpu": {
+                "resources": {"CPU": 2, "rollout": 2},
+                "node_config": {},
+                "min_workers": 1,
+                "max_workers": 2,
+            },
         },
         "head_node_type": "ray.head.default",
         "auth": {"ssh_user": "ubuntu"},
-        "file_mounts": {}, "cluster_synced_files": [], "file_mounts_sync_continuously": False,
-        "initialization_commands": [], "setup_commands": [], "head_setup_commands": [], "worker_setup_commands": [],
-        "head_start_ray_commands": [], "worker_start_ray_commands": [],
+        "file_mounts": {},
+        "cluster_synced_files": [],
+        "file_mounts_sync_continuously": False,
+        "initialization_commands": [],
+        "setup_commands": [],
+        "head_setup_commands": [],
+        "worker_setup_commands": [],
+        "head_start_ray_commands": [],
+        "worker_start_ray_commands": [],
     }
 
 
@@ -61,9 +77,24 @@ def autoscaling_cluster(monkeypatch, tmp_path):
     env = dict(os.environ, RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S="1")
     ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
     head = subprocess.Popen(
-        [ray_bin, "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1", f"--temp-dir={temp_dir}",
-         "--num-cpus=2", '--resources={"learner": 1}', "--include-dashboard=false", f"--autoscaling-config={config}"],
-        env=env, stdout=open(tmp_path / "head.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)  # noqa: SIM115
+        [
+            ray_bin,
+            "start",
+            "--head",
+            "--block",
+            f"--port={port}",
+            "--node-ip-address=127.0.0.1",
+            f"--temp-dir={temp_dir}",
+            "--num-cpus=2",
+            '--resources={"learner": 1}',
+            "--include-dashboard=false",
+            f"--autoscaling-config={config}",
+        ],
+        env=env,
+        stdout=open(tmp_path / "head.log", "wb"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         yield address
     finally:

@@ -59,17 +59,31 @@ def test_rollout_node_lost_mid_online_and_the_run_still_ends(cluster, tmp_path):
     head_id = cluster.head_node.node_id
 
     run, log = tmp_path / "spread", tmp_path / "spread.log"
-    args = ["train", *TINY, "run_name=spread", f"logging.root={tmp_path}", f"storage.offline_url={tmp_path}/demos",
-            f"workers.ray_address={cluster.address}", f"schedule.online_steps={ONLINE_STEPS}", "schedule.checkpoint_every=0"]
+    args = [
+        "train",
+        *TINY,
+        "run_name=spread",
+        f"logging.root={tmp_path}",
+        f"storage.offline_url={tmp_path}/demos",
+        f"workers.ray_address={cluster.address}",
+        f"schedule.online_steps={ONLINE_STEPS}",
+        "schedule.checkpoint_every=0",
+    ]
     proc = moto(args, log)
     try:
         # the learner, 2 rollout workers and the evaluation worker (a RolloutWorkerActor that stores nothing)
-        placed = wait_for(lambda: (a := alive_actors()).get("LearnerService") and len(a.get("RolloutWorkerActor", [])) == 3 and a,
-                          240, "the learner and 3 worker actors", proc, log)
+        placed = wait_for(
+            lambda: (a := alive_actors()).get("LearnerService") and len(a.get("RolloutWorkerActor", [])) == 3 and a,
+            240,
+            "the learner and 3 worker actors",
+            proc,
+            log,
+        )
         assert placed["LearnerService"] == [learner_node.node_id]  # by resource, on a node that is not the driver's
         assert learner_node.node_id != head_id
         workers = sorted(placed["RolloutWorkerActor"])
-        assert workers == sorted([rollout_a.node_id, rollout_b.node_id, head_id])  # spread: one per rollout node; eval on the head
+        # spread: one per rollout node; eval on the head
+        assert workers == sorted([rollout_a.node_id, rollout_b.node_id, head_id])
 
         wait_for(lambda: len(online_episodes(run / "store")) >= 2, 240, "online episodes", proc, log)
         cluster.remove_node(rollout_b, allow_graceful=False)  # a spot node reclaimed, mid-episode
@@ -97,8 +111,16 @@ def test_learner_node_lost_then_resume_on_a_new_learner_node(cluster, tmp_path):
     connect(cluster)
 
     run, log = tmp_path / "lost", tmp_path / "lost.log"
-    args = ["train", *TINY, "run_name=lost", f"logging.root={tmp_path}", f"storage.offline_url={tmp_path}/demos",
-            f"workers.ray_address={cluster.address}", f"schedule.online_steps={ONLINE_STEPS}", "schedule.checkpoint_every=4"]
+    args = [
+        "train",
+        *TINY,
+        "run_name=lost",
+        f"logging.root={tmp_path}",
+        f"storage.offline_url={tmp_path}/demos",
+        f"workers.ray_address={cluster.address}",
+        f"schedule.online_steps={ONLINE_STEPS}",
+        "schedule.checkpoint_every=4",
+    ]
     proc = moto(args, log)
     try:
         wait_for(lambda: (s := latest_schedule(run) if run.exists() else None) and s["online_done"] > 0,
@@ -123,7 +145,10 @@ def test_learner_node_lost_then_resume_on_a_new_learner_node(cluster, tmp_path):
     finally:
         if resumed.poll() is None:
             os.killpg(resumed.pid, signal.SIGKILL)
-    assert f"from {Path(sorted((run / 'checkpoints').glob('step_*'))[0]).name}" in log2.read_text() or "resuming" in log2.read_text()
+    assert (
+        f"from {Path(sorted((run / 'checkpoints').glob('step_*'))[0]).name}" in log2.read_text()
+        or "resuming" in log2.read_text()
+    )
     ids = assert_store_whole(run / "store")
     assert committed_before <= set(ids)  # nothing committed before the loss went missing
     final = latest_schedule(run)

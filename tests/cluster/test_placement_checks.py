@@ -35,7 +35,9 @@ def test_one_machine_never_probes(tmp_path):
 
 def test_a_local_logging_root_some_node_cannot_see_is_refused_naming_the_setting(tmp_path):
     blind = lambda folder, nodes: ["10.0.0.2 (bbbbbbbb)"]  # noqa: E731
-    with pytest.raises(UserError, match=r"logging\.root .*cannot see .*10\.0\.0\.2.*set logging\.root to a shared file system"):
+    with pytest.raises(
+        UserError, match=r"logging\.root .*cannot see .*10\.0\.0\.2.*set logging\.root to a shared file system"
+    ):
         check_shared_paths(load_config([]), tmp_path / "run", "s3://bucket/run/store", TWO_MACHINES, visible=blind)
 
 
@@ -47,12 +49,16 @@ def test_a_local_store_some_node_cannot_see_is_refused_naming_storage_url(tmp_pa
         return ["10.0.0.2 (bbbbbbbb)"] if folder == tmp_path / "local" else []
 
     with pytest.raises(UserError, match=r"storage\.url .*set storage\.url to an object store URL such as s3://"):
-        check_shared_paths(load_config([]), tmp_path / "run", str(tmp_path / "local" / "store"), TWO_MACHINES, visible=blind_to_store)
+        check_shared_paths(
+            load_config([]), tmp_path / "run", str(tmp_path / "local" / "store"), TWO_MACHINES, visible=blind_to_store
+        )
     assert seen == [tmp_path / "run", tmp_path / "local"]
 
 
 def test_a_shared_mount_and_an_object_store_pass_on_many_machines(tmp_path):
-    check_shared_paths(load_config([]), tmp_path / "run", "s3://bucket/run/store", TWO_MACHINES, visible=lambda f, n: [])
+    check_shared_paths(
+        load_config([]), tmp_path / "run", "s3://bucket/run/store", TWO_MACHINES, visible=lambda f, n: []
+    )
 
 
 SCRIPT = """

@@ -98,8 +98,15 @@ def write_minari_kitchen(root, r: KitchenRollouts, monkeypatch) -> str:
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(root))
     space = gym.spaces.Dict({"observation": gym.spaces.Box(-np.inf, np.inf, (59,), np.float64)})
     buffers = [
-        EpisodeBuffer(id=i, seed=i, observations={"observation": o}, actions=a.astype(np.float64),
-                      rewards=[0.0] * len(a), terminations=[False] * len(a), truncations=[False] * (len(a) - 1) + [True])
+        EpisodeBuffer(
+            id=i,
+            seed=i,
+            observations={"observation": o},
+            actions=a.astype(np.float64),
+            rewards=[0.0] * len(a),
+            terminations=[False] * len(a),
+            truncations=[False] * (len(a) - 1) + [True],
+        )
         for i, (o, a) in enumerate(zip(r.obs59, r.actions, strict=True))
     ]
     with pytest.warns(UserWarning):  # minari asks for author and description metadata

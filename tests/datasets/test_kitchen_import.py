@@ -66,7 +66,9 @@ def test_d4rl_kitchen_partial_from_observations_only(tmp_path, kitchen_rollouts)
     assert [e.meta.success for e in eps] == [False, True, False]
     assert set(eps[1].meta.completion) == {"microwave", "kettle", "bottom burner", "light switch"}
     for e, qpos in zip(eps, r.qpos, strict=True):
-        np.testing.assert_array_equal(e.reward, _expected_reward(qpos, ("microwave", "kettle", "bottom burner", "light switch")))
+        np.testing.assert_array_equal(
+            e.reward, _expected_reward(qpos, ("microwave", "kettle", "bottom burner", "light switch"))
+        )
         np.testing.assert_array_equal(e.image, live_frames("kitchen/partial", qpos, np.zeros((len(qpos), 29))))
     assert PARTIAL_ONLY == ("microwave", "kettle", "bottom burner")
 
@@ -156,6 +158,8 @@ def test_bad_minari_kitchen_and_wrong_task(tmp_path, kitchen_rollouts, monkeypat
         obs = f["episode_2/observations/observation"][...]
         del f["episode_2/observations/observation"]
         f["episode_2/observations/observation"] = obs[:, :39]
-    with pytest.raises(UserError, match=r"episode 2 observations\['observation'\] has shape \(7, 39\), expected \(N, 59\)"):
+    with pytest.raises(
+        UserError, match=r"episode 2 observations\['observation'\] has shape \(7, 39\), expected \(N, 59\)"
+    ):
         import_minari_kitchen(folder, "kitchen/mixed", url, progress=False)
     assert TrajectoryStore.open(url).episode_ids() == []

@@ -10,7 +10,17 @@ from storage import TrajectoryStore
 
 def test_build_two_tasks_table_and_resume(tmp_path, capsys):
     root = str(tmp_path / "demos")
-    args = ["datasets", "build", "metaworld10", "--store", root, "--tasks", "drawer-open,plate-slide", "--episodes", "1"]
+    args = [
+        "datasets",
+        "build",
+        "metaworld10",
+        "--store",
+        root,
+        "--tasks",
+        "drawer-open,plate-slide",
+        "--episodes",
+        "1",
+    ]
     assert moto(args) == 0
     printed = capsys.readouterr().out
     assert "| drawer-open | 1 | 1/1 (100%)" in printed and "| plate-slide | 1 |" in printed

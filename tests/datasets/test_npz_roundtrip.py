@@ -106,4 +106,5 @@ def test_bad_npz_fails_before_any_append(tmp_path, case, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         import_npz(src, "metaworld/hammer", url, progress=False)
     assert TrajectoryStore.open(url).episode_ids() == []
-    assert moto(["import", "npz", str(src), "--task", "metaworld/hammer", "--store", url]) == 2  # CLI: message, no traceback
+    # CLI: message, no traceback
+    assert moto(["import", "npz", str(src), "--task", "metaworld/hammer", "--store", url]) == 2

@@ -114,7 +114,9 @@ def test_campaign_killed_halfway_resumes_and_finishes_every_run_once(ray_session
     # say what the runs' own curves.csv say. (In 10-step episodes every evaluation fails, so the finals
     # are 0; which evaluation counts as final is checked on hand-made runs in test_campaign_report.py.)
     moto = Path(sys.executable).with_name("moto")
-    done = subprocess.run([str(moto), "report", str(camp), "--out", str(tmp_path / "report")], capture_output=True, text=True)
+    done = subprocess.run(
+        [str(moto), "report", str(camp), "--out", str(tmp_path / "report")], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     text = (tmp_path / "report" / "report.md").read_text()
     assert "4 runs, 4 finished" in text

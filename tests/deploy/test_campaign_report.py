@@ -26,7 +26,16 @@ def final_success(task, ablation, seed):
 def fake_run(root, task, ablation, seed, finished=True):
     """A run directory with config.yaml, a checkpoint's schedule.json, curves.csv and summary.txt."""
     name = f"{task.replace('/', '-')}-{ablation}-tiny-s{seed}"
-    cfg = load_config(["size=tiny", f"task={task}", f"ablation={ablation}", f"seed={seed}", f"run_name={name}", f"logging.root={root}"])
+    cfg = load_config(
+        [
+            "size=tiny",
+            f"task={task}",
+            f"ablation={ablation}",
+            f"seed={seed}",
+            f"run_name={name}",
+            f"logging.root={root}",
+        ]
+    )
     run = RunDirectory(root / name)
     run.path.mkdir(parents=True)
     save_config(cfg, run.config_path)
@@ -53,7 +62,9 @@ def campaign(tmp_path):
     for task in TASKS:
         for ablation in ABLATIONS:
             for seed in SEEDS:
-                fake_run(root, task, ablation, seed, finished=not (task == TASKS[2] and ablation == "no-unc" and seed == 2))
+                fake_run(
+                    root, task, ablation, seed, finished=not (task == TASKS[2] and ablation == "no-unc" and seed == 2)
+                )
     (root / "demos").mkdir()  # shared demos live beside the runs; not a run
     return tmp_path / "camp"
 
@@ -70,7 +81,11 @@ def test_report_writes_readable_plots_and_the_table(campaign, tmp_path, capsys):
     assert "27 runs, 26 finished" in text
     row = next(line for line in text.splitlines() if line.startswith("| kitchen/mixed | full |"))
     assert "| 3 | 95.0 |" in row and row.rstrip().endswith("| 100 |")  # mean of 90, 95, 100; paper 100%
-    assert next(line for line in text.splitlines() if line.startswith("| kitchen/mixed | dreamerv2 |")).rstrip().endswith("| 77.5 |")
+    assert (
+        next(line for line in text.splitlines() if line.startswith("| kitchen/mixed | dreamerv2 |"))
+        .rstrip()
+        .endswith("| 77.5 |")
+    )
     assert "| metaworld/plate-slide | no-unc | 3 (1 unfinished) |" in text
     assert "best or tied on 9 of 10" in text
     assert "Spearman rank correlation +" in text  # the synthetic epsilon_u grows with the gap

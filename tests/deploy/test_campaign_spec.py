@@ -70,7 +70,11 @@ def test_without_sizes_the_profile_size_names_the_run(tmp_path):
         ("tasks: [metaworld/hammer]\noverrides: [seed=3]\n", "sets 'seed', which the campaign sets per run; use seeds"),
         ("tasks: [metaworld/hammer]\noverrides: [task=kitchen/mixed]\n", "use tasks instead"),
         ("tasks: [metaworld/hammer]\noverrides: [workers.num_workers]\n", "is not key=value"),
-        ("tasks: [metaworld/hammer]\noverrides: [algo.bc_wieght=1]\n", "run metaworld-hammer-full-tiny-s0: command line: unknown config key 'algo.bc_wieght'. Did you mean 'algo.bc_weight'?"),
+        (
+            "tasks: [metaworld/hammer]\noverrides: [algo.bc_wieght=1]\n",
+            "run metaworld-hammer-full-tiny-s0: command line: unknown config key 'algo.bc_wieght'. "
+            "Did you mean 'algo.bc_weight'?",
+        ),
         ("tasks: [metaworld/hammer]\nmax_concurrent: 0\n", "max_concurrent must be >= 1"),
         ("- metaworld/hammer\n", "must be a mapping"),
     ],

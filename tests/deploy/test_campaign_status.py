@@ -11,15 +11,35 @@ from deploy.campaign_spec import expand, load_spec
 from deploy.campaign_state import status_table, write_heartbeat
 from deploy.run_dir import RunDirectory
 
-SPEC = "tasks: [metaworld/drawer-open]\nseeds: [0, 1, 2, 3]\nsizes: [tiny]\noverrides: [schedule.offline_steps=300, schedule.online_steps=40, schedule.updates_per_episode=4]\n"
+SPEC = (
+    "tasks: [metaworld/drawer-open]\nseeds: [0, 1, 2, 3]\nsizes: [tiny]\n"
+    "overrides: [schedule.offline_steps=300, schedule.online_steps=40, schedule.updates_per_episode=4]\n"
+)
 
 
 def checkpoint(run, offline, online, episodes, success):
-    evals = [{"env_steps": 10 * episodes, "episodes": episodes, "learner_steps": offline + online, "success_rate": success,
-              "mean_return": 1.0, "epsilon_u": 0.1}]
-    run.commit_checkpoint(run.staging_dir(offline + online), offline + online,
-                          {"offline_done": offline, "online_done": online, "episodes": episodes, "env_steps": 10 * episodes,
-                           "offline_imported": True, "evals": evals})
+    evals = [
+        {
+            "env_steps": 10 * episodes,
+            "episodes": episodes,
+            "learner_steps": offline + online,
+            "success_rate": success,
+            "mean_return": 1.0,
+            "epsilon_u": 0.1,
+        }
+    ]
+    run.commit_checkpoint(
+        run.staging_dir(offline + online),
+        offline + online,
+        {
+            "offline_done": offline,
+            "online_done": online,
+            "episodes": episodes,
+            "env_steps": 10 * episodes,
+            "offline_imported": True,
+            "evals": evals,
+        },
+    )
 
 
 @pytest.fixture

@@ -83,7 +83,11 @@ PYTHON_310 = re.compile(r"(?i)python[^\n]{0,24}3\.10|py310|\(3, 10\)")
 
 
 def ray_pin() -> str:
-    pins = [line.split("==")[1].strip() for line in (REPO / "requirements.txt").read_text().splitlines() if line.startswith("ray[")]
+    pins = [
+        line.split("==")[1].strip()
+        for line in (REPO / "requirements.txt").read_text().splitlines()
+        if line.startswith("ray[")
+    ]
     assert len(pins) == 1, "requirements.txt must pin Ray exactly once"
     return pins[0]
 
@@ -91,7 +95,9 @@ def ray_pin() -> str:
 @pytest.mark.parametrize("name", ["aws.yaml", "gcp.yaml"])
 def test_cloud_nodes_run_rays_image_of_the_pinned_version_on_python_311(name):
     raw = load(CLUSTER_DIR / name)
-    images = [raw["docker"]["image"]] + [t["docker"]["worker_image"] for t in raw["available_node_types"].values() if "docker" in t]
+    images = [raw["docker"]["image"]] + [
+        t["docker"]["worker_image"] for t in raw["available_node_types"].values() if "docker" in t
+    ]
     assert len(images) == 2  # a GPU image for the head and learners, a CPU one for rollout nodes
     for image in images:
         assert image.startswith(f"rayproject/ray:{ray_pin()}-py311-"), f"{image} is not Ray {ray_pin()} on Python 3.11"

@@ -97,8 +97,12 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
     def fleet_with_a_crashing_worker(cfg, store_url, board, max_restarts):
         # worker 0 dies (os._exit, like a segfault) in the middle of its second episode
         options = worker_module.worker_actor_options(cfg, max_restarts)
-        return [worker_module.RolloutWorker.options(**options).remote(cfg, store_url, i, board, False, 5 if i == 0 else None)
-                for i in range(cfg.workers.num_workers)]
+        return [
+            worker_module.RolloutWorker.options(**options).remote(
+                cfg, store_url, i, board, False, 5 if i == 0 else None
+            )
+            for i in range(cfg.workers.num_workers)
+        ]
 
     monkeypatch.setattr(fleet_module, "make_rollout_workers", fleet_with_a_crashing_worker)
     checked_schedule(monkeypatch)
@@ -148,7 +152,11 @@ def test_scaling_a_live_run_up_and_down_keeps_the_ratio(ray_session, tmp_path, m
     from deploy import schedule as schedule_module
     from deploy.scale import request_scale
 
-    overrides = tiny_overrides(tmp_path, "scaled") + ["workers.num_workers=1", "schedule.online_steps=20", "schedule.eval_every_episodes=0"]
+    overrides = tiny_overrides(tmp_path, "scaled") + [
+        "workers.num_workers=1",
+        "schedule.online_steps=20",
+        "schedule.eval_every_episodes=0",
+    ]
     cfg = load_config(overrides)
     run = RunDirectory.create(cfg)
     original = checked_schedule(monkeypatch)

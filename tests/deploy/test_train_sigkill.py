@@ -52,7 +52,9 @@ def test_sigkilled_run_resumes_to_the_same_counters(tmp_path):
         state = latest_schedule(run) if run.exists() else None
         if state and state["online_done"] > 0:
             break
-        assert proc.poll() is None, "moto train ended before it could be killed:\n" + (root / "first.log").read_text()[-3000:]
+        assert proc.poll() is None, (
+            "moto train ended before it could be killed:\n" + (root / "first.log").read_text()[-3000:]
+        )
         time.sleep(0.5)
     else:
         pytest.fail("no online checkpoint within 300 s")

@@ -16,7 +16,9 @@ ACTION_DIM = 3
 
 def tiny_config(*overrides: str) -> MotoConfig:
     """``size=tiny`` made even smaller for fast unit tests (overrides win)."""
-    return load_config(["size=tiny", "algo.batch_size=2", "algo.seq_len=6", "algo.imag_horizon=3", "algo.agent_batch=0", *overrides])
+    return load_config(
+        ["size=tiny", "algo.batch_size=2", "algo.seq_len=6", "algo.imag_horizon=3", "algo.agent_batch=0", *overrides]
+    )
 
 
 def random_batch(cfg: MotoConfig, seed: int = 0, success: float = 1.0, action_dim: int = ACTION_DIM) -> Batch:

@@ -94,7 +94,9 @@ PRESETS = {  # what each preset must switch off, from the paper's ablation secti
 @pytest.mark.parametrize("ablation", sorted(PRESETS))
 def test_every_ablation_preset_trains_with_exactly_its_terms(ablation):
     want = PRESETS[ablation]
-    cfg = load_config(["size=tiny", f"ablation={ablation}", "algo.batch_size=2", "algo.seq_len=6", "algo.imag_horizon=3"])
+    cfg = load_config(
+        ["size=tiny", f"ablation={ablation}", "algo.batch_size=2", "algo.seq_len=6", "algo.imag_horizon=3"]
+    )
     learner = Learner(cfg, ACTION_DIM)
     metrics = learner.train_step(random_batch(cfg))  # success = 1: the BC term is live wherever it is on
     assert all(math.isfinite(v) for v in metrics.values())
@@ -106,11 +108,17 @@ def test_every_ablation_preset_trains_with_exactly_its_terms(ablation):
     # the actor's loss is L_pi_model - eta H (+ beta L_pi_reg only with bc)
     beta = cfg.algo.bc_weight
     assert (beta > 0) == want["bc"] and abs(metrics["actor/loss_bc"]) > 1e-3
-    expected = metrics["actor/loss_model"] - cfg.algo.actor_entropy * metrics["actor/entropy"] + beta * metrics["actor/loss_bc"]
+    expected = (
+        metrics["actor/loss_model"]
+        - cfg.algo.actor_entropy * metrics["actor/entropy"]
+        + beta * metrics["actor/loss_bc"]
+    )
     assert metrics["actor/loss"] == pytest.approx(expected, rel=1e-4, abs=1e-5)
     # twin state-action critics with value expansion, one state-value critic for Dreamer
     feat = torch.zeros(3, learner.world_model.rssm.feat_dim)
     a, b = torch.full((3, ACTION_DIM), -0.9), torch.full((3, ACTION_DIM), 0.9)
     with torch.no_grad():
-        action_matters = not torch.equal(learner.agent.value0(feat, a, target=False), learner.agent.value0(feat, b, target=False))
+        action_matters = not torch.equal(
+            learner.agent.value0(feat, a, target=False), learner.agent.value0(feat, b, target=False)
+        )
     assert action_matters == want["expansion"]

@@ -130,7 +130,9 @@ def test_agent_update_matches_the_plain_reference(seed):
     n_per = len(ref_c) // 2
     layers = len(agent.critics.weights)
     for i in range(2):
-        by_name = dict(zip([n for n, _ in online[i].named_parameters()], ref_c[i * n_per : (i + 1) * n_per], strict=True))
+        by_name = dict(
+            zip([n for n, _ in online[i].named_parameters()], ref_c[i * n_per : (i + 1) * n_per], strict=True)
+        )
         for k in range(layers):
             _close(critic_grads[f"weights.{k}"][i], by_name[f"{3 * k}.weight"].T)
             _close(critic_grads[f"biases.{k}"][i], by_name[f"{3 * k}.bias"])

@@ -78,7 +78,9 @@ def test_imagined_transitions_use_one_random_member_per_sample(monkeypatch):
     start = RSSMState(torch.zeros(n, cfg.model.deter), torch.zeros(n, s * c))
     torch.manual_seed(0)
     with torch.no_grad():
-        traj = imagine(learner.world_model, learner.agent.actor, start, horizon=3, alpha=0.0, member=cfg.algo.imag_member)
+        traj = imagine(
+            learner.world_model, learner.agent.actor, start, horizon=3, alpha=0.0, member=cfg.algo.imag_member
+        )
     stoch = traj.feat[1:, :, -s * c :].reshape(3, n, s, c)  # z of the imagined steps
     classes = stoch.argmax(-1)  # (H, N, S)
     assert (classes == classes[..., :1]).all(), "latent groups of one sample came from different members"

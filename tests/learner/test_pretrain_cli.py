@@ -21,8 +21,12 @@ def test_pretrain_command_trains_and_writes_a_loadable_checkpoint(tmp_path):
     for seed in range(3):
         store.append(episode(steps=20, seed=seed, source="offline", success=seed == 0))
     run = tmp_path / "run"
-    done = subprocess.run([str(MOTO), "pretrain", str(tmp_path / "store"), *TINY, "--steps", "3", "--run-dir", str(run)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(MOTO), "pretrain", str(tmp_path / "store"), *TINY, "--steps", "3", "--run-dir", str(run)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "pre-trained 3 steps" in done.stdout
     assert (run / "config.yaml").is_file() and any((run / "tb" / "learner").iterdir())
@@ -34,8 +38,12 @@ def test_pretrain_command_trains_and_writes_a_loadable_checkpoint(tmp_path):
 
 
 def test_pretrain_command_on_a_missing_store_says_so(tmp_path):
-    done = subprocess.run([str(MOTO), "pretrain", str(tmp_path / "nowhere"), *TINY, "--steps", "1", "--run-dir", str(tmp_path / "run")],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(MOTO), "pretrain", str(tmp_path / "nowhere"), *TINY, "--steps", "1", "--run-dir", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode != 0
     assert "no store at" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "run").exists()  # a start that fails leaves no run directory

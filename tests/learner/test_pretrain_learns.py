@@ -55,8 +55,12 @@ def test_pretraining_on_demos_predicts_held_out_rewards_better_than_their_mean(t
         train_store.append(ep)
     learner = Learner(cfg, 4)
     before = reward_ratio(learner, train, held)
-    with Sampler(train_store, cfg.algo.batch_size, cfg.algo.seq_len, prefetch=0, refresh_seconds=0, seed=cfg.seed) as sampler:
+    with Sampler(
+        train_store, cfg.algo.batch_size, cfg.algo.seq_len, prefetch=0, refresh_seconds=0, seed=cfg.seed
+    ) as sampler:
         for _ in range(STEPS):
             learner.train_step(sampler.sample())
     after = reward_ratio(learner, train, held)
-    assert after < REWARD_RATIO, f"held-out reward MSE / mean-predictor MSE: {before:.3f} before, {after:.3f} after {STEPS} steps"
+    assert after < REWARD_RATIO, (
+        f"held-out reward MSE / mean-predictor MSE: {before:.3f} before, {after:.3f} after {STEPS} steps"
+    )

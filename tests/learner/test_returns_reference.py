@@ -37,7 +37,9 @@ def test_returns_match_brute_force(h):
         v = value0[:, j].tolist()
         for t in range(h):
             for k in range(1, h - t + 1):
-                assert value_k(reward, value0, t, k, gamma)[j].item() == pytest.approx(ref_vk(r, v, t, k, gamma), abs=1e-10)
+                assert value_k(reward, value0, t, k, gamma)[j].item() == pytest.approx(
+                    ref_vk(r, v, t, k, gamma), abs=1e-10
+                )
             ref_v = ref_lambda(r, v, t, gamma, lam)
             assert lr[t, j].item() == pytest.approx(ref_v, abs=1e-10)
             assert vh[t, j].item() == pytest.approx(lam * ref_v + (1 - lam) * v[t], abs=1e-10)

@@ -20,8 +20,16 @@ def service(tmp_path):
     store = TrajectoryStore.open(str(tmp_path / "store"), create=True)
     for tag in (0, 1):
         store.append(synthetic.episode(steps=10, seed=tag, tag=tag, source="offline", success=True))
-    cfg = tiny_config("task=metaworld/drawer-open", "algo.batch_size=4", "algo.seq_len=8", "algo.agent_batch=8",
-                      "algo.imag_horizon=2", "logging.diagnostics_every=0", "storage.prefetch=2", "storage.refresh_seconds=0.5")
+    cfg = tiny_config(
+        "task=metaworld/drawer-open",
+        "algo.batch_size=4",
+        "algo.seq_len=8",
+        "algo.agent_batch=8",
+        "algo.imag_horizon=2",
+        "logging.diagnostics_every=0",
+        "storage.prefetch=2",
+        "storage.refresh_seconds=0.5",
+    )
     svc = LearnerService(cfg, store.url, str(tmp_path / "run"))
     yield svc, store
     svc.close()
