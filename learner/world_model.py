@@ -37,12 +37,23 @@ class Decoder(nn.Module):
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
         # feat (N, F) -> mean image (N, 3, 64, 64)
-        x = self.dense(feat).reshape(-1, self.features, 1, 1)
-        for i, deconv in enumerate(self.deconvs):
+        x = F.elu(self._first_deconv(self.dense(feat)))
+        if self.deconvs[1].weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)
+        for i, deconv in enumerate(self.deconvs[1:], start=1):
             x = deconv(x)
             if i < len(self.deconvs) - 1:
                 x = F.elu(x)
         return x
+
+    def _first_deconv(self, x: torch.Tensor) -> torch.Tensor:
+        """The first transpose conv on its 1x1 input, computed as the matmul it is: out[n, o, i, j] =
+        sum_c x[n, c] W[c, o, i, j] + b[o]. Same weights and values as ``deconvs[0]``; torch's CPU
+        transpose conv took ~10x longer on this shape (a third of the small decoder's time)."""
+        deconv = self.deconvs[0]
+        c_out, k = deconv.out_channels, deconv.kernel_size[0]
+        bias = deconv.bias.repeat_interleave(k * k)  # (C_out * k * k,), o-major like the weight's columns
+        return torch.addmm(bias, x, deconv.weight.flatten(1)).reshape(-1, c_out, k, k)
 
 
 def categorical_kl(lhs_logits: torch.Tensor, rhs_logits: torch.Tensor) -> torch.Tensor:

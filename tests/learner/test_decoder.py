@@ -1,0 +1,50 @@
+"""The decoder's fast path (first transpose conv as a matmul, optional channels-last layout) computes
+the same image and gradients as plain transpose convolutions with the same weights."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from learner.world_model import Decoder
+
+
+def reference_decode(decoder: Decoder, feat: torch.Tensor) -> torch.Tensor:
+    """The decoder spelled out with F.conv_transpose2d on every layer, the 1x1 first layer included."""
+    x = decoder.dense(feat).reshape(-1, decoder.features, 1, 1)
+    for i, deconv in enumerate(decoder.deconvs):
+        x = F.conv_transpose2d(x, deconv.weight.contiguous(), deconv.bias, stride=2)
+        if i < len(decoder.deconvs) - 1:
+            x = F.elu(x)
+    return x
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("depth, channels", [(4, [16, 8, 4]), (8, [32, 16, 8])])
+def test_decoder_matches_plain_transpose_convs(depth, channels, channels_last):
+    torch.manual_seed(0)
+    decoder = Decoder(feat_dim=24, depth=depth, channels=channels)
+    if channels_last:
+        decoder.to(memory_format=torch.channels_last)
+    feat = torch.randn(5, 24, requires_grad=True)
+    out = decoder(feat)
+    ref = reference_decode(decoder, feat)
+    assert out.shape == ref.shape == (5, 3, 64, 64)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+    grad_out = torch.randn_like(ref)
+    params = [feat, *decoder.parameters()]
+    mine = torch.autograd.grad(out, params, grad_out)
+    theirs = torch.autograd.grad(ref, params, grad_out)
+    for name, a, b in zip(["feat", *(n for n, _ in decoder.named_parameters())], mine, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=lambda m, name=name: f"{name}: {m}")
+
+
+def test_first_layer_bias_is_per_output_channel():
+    # a bias laid out in the wrong order (per kernel tap instead of per channel) would pass a zero bias
+    decoder = Decoder(feat_dim=6, depth=2, channels=[8, 4, 2])
+    with torch.no_grad():
+        decoder.deconvs[0].bias.copy_(torch.arange(8.0))
+        decoder.deconvs[0].weight.zero_()
+    first = decoder._first_deconv(torch.randn(3, decoder.features))
+    assert first.shape == (3, 8, 5, 5)
+    assert torch.equal(first, torch.arange(8.0).view(1, 8, 1, 1).expand(3, 8, 5, 5))
