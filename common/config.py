@@ -122,7 +122,9 @@ class PerfConfig:
     # Each applies on any device; they pay on CUDA (bf16 also on CPUs with AMX / AVX512-BF16).
     # `moto bench learner --switches` measures the speedup of each on the machine at hand.
     amp_bf16: bool = False  # bf16 autocast of the forward passes (weights and optimiser stay fp32)
-    channels_last: bool = False  # channels-last memory format for the encoder and decoder convolutions
+    # channels-last memory format for the encoder and decoder convolutions: on by default, the CPU's
+    # convolutions run faster in it (small world-model update 6.37 -> 6.11 CPU-s, tiny 0.34 -> 0.31)
+    channels_last: bool = True
     fused_adam: bool = False  # Adam's fused single-kernel update (torch's fused=True)
     # torch.compile the filtering cell, the imagined step and the decoder (needs a C++ compiler on CPU)
     compile: bool = False

@@ -152,8 +152,9 @@ def switch_speedups(overrides: list[str], reps: int, device: str) -> dict:
     """Step time with no perf switch / with each switch alone, and with all of them together.
 
     Three warm-up steps: torch.compile compiles on the first two (grad and no-grad entry states)."""
-    variants = {"plain": overrides}
-    variants.update({name: overrides + [f"perf.{name}=true"] for name in SWITCHES})
+    off = overrides + [f"perf.{name}=false" for name in SWITCHES]  # the plain path: every switch off
+    variants = {"plain": off}
+    variants.update({name: off + [f"perf.{name}=true"] for name in SWITCHES})
     variants["all"] = overrides + [f"perf.{name}=true" for name in SWITCHES]
     timers = time_learners({name: load_config(o) for name, o in variants.items()}, reps, warmup=3, device=device)
     plain = timers["plain"].median("step")

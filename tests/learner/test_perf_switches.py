@@ -21,7 +21,7 @@ def _train(*perf: str, steps: int = 2) -> tuple[Learner, list[dict[str, float]]]
 
 @pytest.fixture(scope="module")
 def baseline() -> list[dict[str, float]]:
-    return _train()[1]
+    return _train("perf.channels_last=false")[1]  # the plain path: every switch off
 
 
 @pytest.mark.parametrize(
