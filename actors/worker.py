@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -262,7 +263,9 @@ class RolloutWorkerActor:
         os.environ.setdefault("MUJOCO_GL", cfg.env.gl_backend)
         limit_threads(cfg.workers.render_threads)
         ctx = ray.get_runtime_context()
-        restarted = ctx.was_current_actor_reconstructed
+        with warnings.catch_warnings():  # Ray's own property reads its deprecated ``actor_id`` (Ray 2.60)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            restarted = ctx.was_current_actor_reconstructed
         # A restarted worker gets fresh seeds; the first incarnation's are reproducible.
         salt = time.time_ns() & 0x7FFFFFFF if restarted else 0
         source = BoardWeightSource(board) if board is not None else None
