@@ -83,7 +83,11 @@ class ActorCritic(nn.Module):
         steps = max(h, 1)
         preds = self.critics(feat[:steps], action[:steps])  # (n_critics, H, N)
         loss_model = (vbar.unsqueeze(0) - preds).pow(2).mean()
-        metrics = {"critic/loss_model": loss_model, "critic/q_imagined": preds.mean(), "critic/target_imagined": vbar.mean()}
+        metrics = {
+            "critic/loss_model": loss_model,
+            "critic/q_imagined": preds.mean(),
+            "critic/target_imagined": vbar.mean(),
+        }
         loss = loss_model
         if self.algo.critic_data_loss:
             loss_data, n_pairs = self.data_loss(vbar[0], real)

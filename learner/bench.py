@@ -73,7 +73,13 @@ class _Timer:
         _sync(device)
         t2 = time.perf_counter()
         if record:
-            parts = (("step", t2 - t0), ("model", t1 - t0), ("behaviour", t2 - t1), ("imag", self._imagine_s), ("ac", t2 - t1 - self._imagine_s))
+            parts = (
+                ("step", t2 - t0),
+                ("model", t1 - t0),
+                ("behaviour", t2 - t1),
+                ("imag", self._imagine_s),
+                ("ac", t2 - t1 - self._imagine_s),
+            )
             for key, value in parts:
                 self.samples[key].append(value)
 

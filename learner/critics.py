@@ -30,7 +30,9 @@ class CriticEnsemble(nn.Module):
         self.members, self.hidden, self.norm = members, hidden, norm
         self.uses_action = action_dim > 0
         dims = [feat_dim + action_dim] + [hidden] * layers + [1]
-        self.weights = nn.ParameterList(nn.Parameter(torch.empty(members, dims[i], dims[i + 1])) for i in range(len(dims) - 1))
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.empty(members, dims[i], dims[i + 1])) for i in range(len(dims) - 1)
+        )
         self.biases = nn.ParameterList(nn.Parameter(torch.empty(members, dims[i + 1])) for i in range(len(dims) - 1))
         self.ln_w = nn.Parameter(torch.ones(layers, members, hidden))
         self.ln_b = nn.Parameter(torch.zeros(layers, members, hidden))

@@ -96,7 +96,9 @@ def _numpy_gather(episodes: list):
     first = np.concatenate([e.is_first for e in episodes])
     success = np.concatenate([np.full(len(e.reward), e.meta.success, np.float32) for e in episodes])
     offsets = np.cumsum([0] + [len(e.reward) for e in episodes])
-    starts = np.concatenate([np.arange(o, o + len(e.reward) - SEQ + 1) for o, e in zip(offsets[:-1], episodes, strict=True)])
+    starts = np.concatenate(
+        [np.arange(o, o + len(e.reward) - SEQ + 1) for o, e in zip(offsets[:-1], episodes, strict=True)]
+    )
     rng = np.random.default_rng(0)
     span = np.arange(SEQ)
 

@@ -4,8 +4,9 @@ Reading Zarr per batch is ~60x slower than numpy, so every committed episode is 
 (numpy) and kept; a background thread loads newly committed ones every ``refresh_seconds`` and
 another prepares ``prefetch`` batches ahead. A prefetched batch drawn before the last refresh that
 added episodes is dropped, so after ``refresh()`` every batch can contain the new episodes (the
-learner refreshes before each chunk of updates: the G updates after an episode see that episode). Windows of ``seq_len`` rows never cross an episode end;
-episodes with fewer rows than ``seq_len`` are kept (for ``episodes()``) but never sampled.
+learner refreshes before each chunk of updates: the G updates after an episode see that episode).
+Windows of ``seq_len`` rows never cross an episode end; episodes with fewer rows than ``seq_len`` are
+kept (for ``episodes()``) but never sampled.
 
 A corrupt episode is skipped with a loud warning naming it and recorded in ``corrupt_episodes``;
 it is never retried or trained on. ``moto store verify URL`` lists them all.
@@ -86,7 +87,9 @@ class Sampler:
             self._threads.append(threading.Thread(target=self._produce, name="sampler-prefetch", daemon=True))
         if refresh_seconds > 0:
             self._threads.append(
-                threading.Thread(target=self._refresh_loop, args=(refresh_seconds,), name="sampler-refresh", daemon=True)
+                threading.Thread(
+                    target=self._refresh_loop, args=(refresh_seconds,), name="sampler-refresh", daemon=True
+                )
             )
         for thread in self._threads:
             thread.start()
@@ -183,7 +186,9 @@ class Sampler:
             frames -= len(self._loaded.pop(episode_id).reward)
         if frames > self.max_frames and not self._warned_cap:
             self._warned_cap = True
-            log.warning("offline episodes alone hold %d rows, over max_frames=%d; they are kept", frames, self.max_frames)
+            log.warning(
+                "offline episodes alone hold %d rows, over max_frames=%d; they are kept", frames, self.max_frames
+            )
 
     def _publish(self) -> None:
         ids = tuple(sorted(self._loaded))

@@ -55,7 +55,9 @@ class TrajectoryStore:
                     f"changed. Restore zarr.json from a backup or a copy of another store of the same format version"
                 )
             if state == "foreign":
-                raise StoreError(f"{url} exists but is not a moto trajectory store (no zarr.json); {_CREATE_HINT} at another path")
+                raise StoreError(
+                    f"{url} exists but is not a moto trajectory store (no zarr.json); {_CREATE_HINT} at another path"
+                )
             if not create:
                 raise StoreError(f"no store at {url}; {_CREATE_HINT}")
             _create(url, fs, root)
@@ -145,9 +147,13 @@ class TrajectoryStore:
         for name, array in arrays.items():
             want = marker["arrays"][name]
             if list(array.shape) != want["shape"] or str(array.dtype) != want["dtype"]:
-                raise CorruptEpisode(episode_id, f"{name} is {array.shape} {array.dtype}, committed as {want['shape']} {want['dtype']}")
+                raise CorruptEpisode(
+                    episode_id, f"{name} is {array.shape} {array.dtype}, committed as {want['shape']} {want['dtype']}"
+                )
             if fmt.checksum(array) != want["crc32"]:
-                raise CorruptEpisode(episode_id, f"{name} does not match its committed checksum (missing or altered chunk)")
+                raise CorruptEpisode(
+                    episode_id, f"{name} does not match its committed checksum (missing or altered chunk)"
+                )
         return Episode(**{field: arrays[name] for name, field in names.items()}, meta=fmt.meta_from_marker(marker))
 
     # ---- inspection and repair ---------------------------------------------------------------------
@@ -260,7 +266,10 @@ def _create(url: str, fs: fsspec.AbstractFileSystem, root: str) -> None:
             group = zarr.open_group(store, mode="a", attributes={fmt.ATTR_KEY: {"format_version": fmt.FORMAT_VERSION}})
             group.require_group(fmt.EPISODES)
             break
-        except (ContainsGroupError, FileExistsError):  # another writer created it between our check and our write: open theirs
+        except (
+            ContainsGroupError,
+            FileExistsError,
+        ):  # another writer created it between our check and our write: open theirs
             if attempt == 4:
                 raise
             time.sleep(0.01 * (attempt + 1))
@@ -274,10 +283,14 @@ def _open_group(url: str, fs: fsspec.AbstractFileSystem, root: str) -> zarr.Grou
         raise StoreError(f"{url} is not a moto trajectory store (unreadable zarr.json: {e})") from e
     info = header.get("attributes", {}).get(fmt.ATTR_KEY) if header.get("node_type") == "group" else None
     if not isinstance(info, dict) or "format_version" not in info:
-        raise StoreError(f"{url} is a Zarr {header.get('node_type', 'node')} but not a moto trajectory store (no '{fmt.ATTR_KEY}' attribute)")
+        raise StoreError(
+            f"{url} is a Zarr {header.get('node_type', 'node')} but not a moto trajectory store "
+            f"(no '{fmt.ATTR_KEY}' attribute)"
+        )
     version = info["format_version"]
     if not isinstance(version, int) or version > fmt.FORMAT_VERSION:
         raise StoreError(
-            f"store {url} has format version {version}, newer than this moto understands ({fmt.FORMAT_VERSION}); upgrade moto"
+            f"store {url} has format version {version}, newer than this moto understands "
+            f"({fmt.FORMAT_VERSION}); upgrade moto"
         )
     return zarr.open_group(_zarr_store(url, fs, root), mode="r+")

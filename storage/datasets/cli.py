@@ -14,7 +14,9 @@ def import_(args: argparse.Namespace) -> int:
     from storage.datasets import d4rl_images, d4rl_kitchen, minari_kitchen, npz
 
     if args.format in ("d4rl-kitchen", "minari", "minari-kitchen") and not args.task:
-        raise UserError(f"`moto import {args.format}` needs --task kitchen/mixed or kitchen/partial (rewards are recomputed for it)")
+        raise UserError(
+            f"`moto import {args.format}` needs --task kitchen/mixed or kitchen/partial (rewards are recomputed for it)"
+        )
     if not args.task:
         raise UserError(f"`moto import {args.format}` needs --task, e.g. --task metaworld/drawer-open")
     run = {

@@ -39,7 +39,12 @@ class D4RLImageSource:
         self.task_id = task_id
         self.f = f
         where = str(self.path)
-        require(f, ("observations", "actions", "rewards"), where, "a D4RL file has observations, actions, rewards, terminals, timeouts")
+        require(
+            f,
+            ("observations", "actions", "rewards"),
+            where,
+            "a D4RL file has observations, actions, rewards, terminals, timeouts",
+        )
         obs = f["observations"]
         n = obs.shape[0]
         if obs.ndim == 4 and obs.shape[1:] == (3, 64, 64):

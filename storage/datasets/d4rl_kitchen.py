@@ -52,19 +52,30 @@ class D4RLKitchenSource(KitchenStateSource):
         self.task_id = task_id
         self.f = f
         where = str(self.path)
-        require(f, ("observations", "actions"), where, "a D4RL kitchen file has observations, actions, rewards, terminals, timeouts")
+        require(
+            f,
+            ("observations", "actions"),
+            where,
+            "a D4RL kitchen file has observations, actions, rewards, terminals, timeouts",
+        )
         if "terminals" not in f and "timeouts" not in f:
             raise UserError(f"{where} has neither 'terminals' nor 'timeouts', so its episodes cannot be told apart")
         obs, act = f["observations"], f["actions"]
         expect_shape(obs.shape, (None, None), f"{where}['observations']", EXPECTED)
         if obs.shape[1] not in OBS_LAYOUTS:
             expect_shape(obs.shape, (None, 60), f"{where}['observations']", EXPECTED)
-        expect_shape(act.shape, (obs.shape[0], NA), f"{where}['actions']", "one 9-dim joint-velocity action per observation row")
+        expect_shape(
+            act.shape, (obs.shape[0], NA), f"{where}['actions']", "one 9-dim joint-velocity action per observation row"
+        )
         self.layout = OBS_LAYOUTS[obs.shape[1]]
         self.exact = "infos" in f and "qpos" in f["infos"] and "qvel" in f["infos"]
         if self.exact:
-            expect_shape(f["infos/qpos"].shape, (obs.shape[0], NQ), f"{where}['infos/qpos']", "one kitchen qpos per row")
-            expect_shape(f["infos/qvel"].shape, (obs.shape[0], NV), f"{where}['infos/qvel']", "one kitchen qvel per row")
+            expect_shape(
+                f["infos/qpos"].shape, (obs.shape[0], NQ), f"{where}['infos/qpos']", "one kitchen qpos per row"
+            )
+            expect_shape(
+                f["infos/qvel"].shape, (obs.shape[0], NV), f"{where}['infos/qvel']", "one kitchen qvel per row"
+            )
         self.bounds = episode_bounds(f, where)
         self._replayer = replayer
 

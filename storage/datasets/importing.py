@@ -42,7 +42,10 @@ class ImportReport:
     skipped: int = 0  # already in the store
 
     def summary(self) -> str:
-        return f"{self.source}: {len(self.added)} episodes imported, {self.skipped} already in the store ({self.total} in the source)"
+        return (
+            f"{self.source}: {len(self.added)} episodes imported, {self.skipped} already in the store "
+            f"({self.total} in the source)"
+        )
 
 
 def source_key(name: str, index: int | str) -> str:
@@ -103,7 +106,9 @@ def open_hdf5(path: str | Path) -> Iterator[Any]:
     try:
         f = h5py.File(path, "r")
     except OSError as e:
-        raise UserError(f"{path} is not a readable HDF5 file ({e}); it may be truncated by an interrupted download: fetch it again") from None
+        raise UserError(
+            f"{path} is not a readable HDF5 file ({e}); it may be truncated by an interrupted download: fetch it again"
+        ) from None
     try:
         yield f
     finally:
@@ -121,7 +126,10 @@ def read(dataset: Any, where: str, sel: Any = ()) -> np.ndarray:
 def require(group: Any, keys: tuple[str, ...], where: str, fix: str) -> None:
     missing = [k for k in keys if k not in group]
     if missing:
-        raise UserError(f"{where} has no {', '.join(repr(k) for k in missing)} (it has {', '.join(sorted(group.keys())) or 'nothing'}); {fix}")
+        raise UserError(
+            f"{where} has no {', '.join(repr(k) for k in missing)} "
+            f"(it has {', '.join(sorted(group.keys())) or 'nothing'}); {fix}"
+        )
 
 
 def expect_shape(array_shape: tuple, want: tuple, where: str, meaning: str) -> None:

@@ -44,7 +44,9 @@ class NpzSource:
             with np.load(path) as z:
                 data = {k: z[k] for k in z.files}
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-            raise UserError(f"cannot read {path} ({type(e).__name__}: {e}); the file is damaged or not an .npz") from None
+            raise UserError(
+                f"cannot read {path} ({type(e).__name__}: {e}); the file is damaged or not an .npz"
+            ) from None
         missing = [k for k in REQUIRED if k not in data]
         if missing:
             raise UserError(f"{path} has no {', '.join(missing)} (it has {', '.join(sorted(data))}); "

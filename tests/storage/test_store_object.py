@@ -104,7 +104,9 @@ def object_store(request):
     store = ObjectStore(request.param, env)
     fs = store.fs()
     if request.param == "gs":
-        assert type(fs).__name__ == "GCSFileSystem", "gcsfs was imported before GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT was set"
+        assert type(fs).__name__ == "GCSFileSystem", (
+            "gcsfs was imported before GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT was set"
+        )
     fs.mkdir(BUCKET)
     yield store
     fsspec.config.conf.clear()
@@ -164,13 +166,17 @@ def test_four_writers_one_sigkilled(object_store):
     ids = store.episode_ids()
     seeds = [store.meta(i).seed for i in ids]
     assert len(ids) == len(set(ids))
-    assert sorted(s for s in seeds if s < 99_000) == sorted(w * 1000 + i for w in range(WRITERS - 1) for i in range(PER_WRITER))
+    assert sorted(s for s in seeds if s < 99_000) == sorted(
+        w * 1000 + i for w in range(WRITERS - 1) for i in range(PER_WRITER)
+    )
     killed = sorted(s for s in seeds if s >= 99_000)
     assert killed == list(range(99_000, 99_000 + len(killed)))  # the victim's committed ones, no gap, none partial
     assert store.verify() == []
     for eid in ids[::5]:
         episode = store.read(eid)
-        np.testing.assert_array_equal(episode.image, synthetic.frames(episode.length, episode.image.shape[1], episode.meta.seed))
+        np.testing.assert_array_equal(
+            episode.image, synthetic.frames(episode.length, episode.image.shape[1], episode.meta.seed)
+        )
 
     cli = [sys.executable, "-m", "deploy.cli", "store"]
     verify = subprocess.run([*cli, "verify", url], cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -182,7 +188,9 @@ def test_four_writers_one_sigkilled(object_store):
     leftover_id = f"{time.time_ns() - 10**12:019d}-deadbeef0000"  # 1000 s old
     fs.pipe(f"{BUCKET}/concurrent/store/episodes/{leftover_id}/zarr.json", b"{}")
     assert leftover_id not in TrajectoryStore.open(url).episode_ids()
-    fsck = subprocess.run([*cli, "fsck", url, "--older-than", "600"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    fsck = subprocess.run(
+        [*cli, "fsck", url, "--older-than", "600"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
     assert f"removed episodes/{leftover_id}" in fsck.stdout
     fs.invalidate_cache()
@@ -217,12 +225,27 @@ def test_tiny_train_with_its_store_on_the_server(object_store, tmp_path):
     url = object_store.url("runs/tiny/store")
     run_name = f"tiny-{object_store.scheme}"
     overrides = [
-        "size=tiny", "seed=0", f"run_name={run_name}", "logging.progress=false", "logging.diagnostics_every=0",
-        f"logging.root={tmp_path}", f"storage.offline_url={tmp_path}/demos", f"storage.url={url}",
-        "env.max_episode_steps=10", "workers.num_workers=1",
-        "schedule.offline_steps=4", "schedule.updates_per_episode=2", "schedule.online_steps=6",
-        "schedule.eval_every_episodes=0", "schedule.eval_episodes=1", "schedule.checkpoint_every=0", "schedule.demo_episodes=2",
-        "algo.batch_size=4", "algo.seq_len=8", "algo.agent_batch=16", "algo.imag_horizon=3",
+        "size=tiny",
+        "seed=0",
+        f"run_name={run_name}",
+        "logging.progress=false",
+        "logging.diagnostics_every=0",
+        f"logging.root={tmp_path}",
+        f"storage.offline_url={tmp_path}/demos",
+        f"storage.url={url}",
+        "env.max_episode_steps=10",
+        "workers.num_workers=1",
+        "schedule.offline_steps=4",
+        "schedule.updates_per_episode=2",
+        "schedule.online_steps=6",
+        "schedule.eval_every_episodes=0",
+        "schedule.eval_episodes=1",
+        "schedule.checkpoint_every=0",
+        "schedule.demo_episodes=2",
+        "algo.batch_size=4",
+        "algo.seq_len=8",
+        "algo.agent_batch=16",
+        "algo.imag_horizon=3",
     ]
     # os.environ holds the server's settings: the driver, its local Ray and the actors inherit them
     env = dict(os.environ, MOTO_RAY_TMP=tempfile.mkdtemp(prefix="ray", dir="/tmp"))
