@@ -74,7 +74,16 @@ def main(args: argparse.Namespace) -> int:
         print(f"run directory: {run.path}")
     from deploy.driver import Driver  # imports torch, the learner and the actors: after config errors are out
 
-    started_ray = init_ray(cfg)
+    try:
+        started_ray = init_ray(cfg)
+    except Exception as e:  # e.g. Ray's "node timed out during startup" on an overloaded machine
+        if not args.resume:
+            discard_failed_start(run)
+        raise UserError(
+            f"Ray did not start ({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}); "
+            f"the new run directory was removed. Try again once the machine is less loaded, or stop a "
+            f"stale Ray with `ray stop`"
+        ) from e
     try:
         print(Driver(cfg, run, checkpoint).run())
     except UserError:

@@ -84,3 +84,14 @@ def test_a_failed_start_is_discarded_but_a_run_with_a_checkpoint_is_kept(tmp_pat
     run = RunDirectory.create(cfg)
     run.commit_checkpoint(run.staging_dir(10), 10, {"offline_done": 10})
     assert not discard_failed_start(run) and run.latest_checkpoint() is not None
+
+
+def test_ray_failing_to_start_leaves_no_run_directory(tmp_path, capsys, monkeypatch):
+    def timed_out(cfg):
+        raise Exception("The current node timed out during startup.")
+
+    monkeypatch.setattr("deploy.train.init_ray", timed_out)
+    assert moto(["train", f"logging.root={tmp_path / 'runs'}"]) == 2
+    err = capsys.readouterr().err
+    assert "Ray did not start" in err and "timed out during startup" in err and "ray stop" in err
+    assert list((tmp_path / "runs").iterdir()) == []
