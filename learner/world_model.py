@@ -38,8 +38,6 @@ class Decoder(nn.Module):
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
         # feat (N, F) -> mean image (N, 3, 64, 64)
         x = F.elu(self._first_deconv(self.dense(feat)))
-        if self.deconvs[1].weight.is_contiguous(memory_format=torch.channels_last):
-            x = x.contiguous(memory_format=torch.channels_last)
         for i, deconv in enumerate(self.deconvs[1:], start=1):
             x = deconv(x)
             if i < len(self.deconvs) - 1:
@@ -51,9 +49,15 @@ class Decoder(nn.Module):
         sum_c x[n, c] W[c, o, i, j] + b[o]. Same weights and values as ``deconvs[0]``; torch's CPU
         transpose conv took ~10x longer on this shape (a third of the small decoder's time)."""
         deconv = self.deconvs[0]
-        c_out, k = deconv.out_channels, deconv.kernel_size[0]
-        bias = deconv.bias.repeat_interleave(k * k)  # (C_out * k * k,), o-major like the weight's columns
-        return torch.addmm(bias, x, deconv.weight.flatten(1)).reshape(-1, c_out, k, k)
+        c_in, c_out, k = deconv.in_channels, deconv.out_channels, deconv.kernel_size[0]
+        if not self.deconvs[1].weight.is_contiguous(memory_format=torch.channels_last):
+            bias = deconv.bias.repeat_interleave(k * k)  # (C_out * k * k,): o-major like the weight's columns
+            return torch.addmm(bias, x, deconv.weight.reshape(c_in, -1)).reshape(-1, c_out, k, k)
+        # channels-last layers follow: produce (N, k, k, C_out) and view it as channels-last (N, C_out, k, k),
+        # so the gradient coming back in that layout is viewed, not copied (torch.compile's backward needs it)
+        weight = deconv.weight.permute(0, 2, 3, 1).reshape(c_in, -1)  # columns (i, j, o)
+        out = torch.addmm(deconv.bias.repeat(k * k), x, weight)
+        return out.reshape(-1, k, k, c_out).permute(0, 3, 1, 2)
 
 
 def categorical_kl(lhs_logits: torch.Tensor, rhs_logits: torch.Tensor) -> torch.Tensor:

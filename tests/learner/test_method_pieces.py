@@ -114,7 +114,8 @@ def test_open_loop_strip_model_panel_predicts_from_context_and_actions_only():
     np.testing.assert_array_equal(changed[: context + 2], model[: context + 2])
     assert (changed[context + 2] != model[context + 2]).any()  # from the very frame whose action changed
     other_context = Episode(**{**ep.__dict__, "image": ep.image.copy()})
-    other_context.image[context - 1] = 255 - other_context.image[context - 1]
+    other_context.image[:context] = 255 - other_context.image[:context]  # all of them: the inverse-CDF
+    # sampler (common random numbers) keeps a latent sample when its probabilities move only a little
     assert (strip(other_context)[..., 64:128, :][context:] != model[context:]).any()
 
 
@@ -122,16 +123,22 @@ def test_predicted_rewards_are_the_reward_head_on_each_steps_own_posterior():
     learner = Learner(tiny_config(), ACTION_DIM)
     wm, ep, k = learner.world_model, random_episode(16), 7
 
-    def predicted(episode):
-        torch.manual_seed(0)
+    def predicted(episode, seed=0):
+        torch.manual_seed(seed)
         return reward_prediction(wm, episode)
 
     pred, true = predicted(ep)
     np.testing.assert_array_equal(true, ep.reward)
     assert pred.shape == true.shape == (17,)
-    # r_t is predicted from s_t, which has seen frames 0..t: a change at frame k moves r_k first
+    # r_t is predicted from s_t, which has seen frames 0..t: a change at frame k moves r_k first.
+    # Frame k reaches r_k only through the sample z_k, which the (common-random-number) sampler keeps
+    # when an untrained posterior barely moves; over several seeds some sample must change.
     changed = Episode(**{**ep.__dict__, "image": ep.image.copy()})
     changed.image[k] = 255 - changed.image[k]
-    moved, _ = predicted(changed)
-    np.testing.assert_array_equal(moved[:k], pred[:k])
-    assert moved[k] != pytest.approx(pred[k], abs=1e-6)
+    moved_any = False
+    for seed in range(8):
+        before, _ = predicted(ep, seed)
+        moved, _ = predicted(changed, seed)
+        np.testing.assert_array_equal(moved[:k], before[:k])
+        moved_any |= moved[k] != pytest.approx(before[k], abs=1e-6)
+    assert moved_any
