@@ -111,8 +111,10 @@ def test_campaign_killed_halfway_resumes_and_finishes_every_run_once(ray_session
     assert len(online) == len(set(online)) == 6  # no episode collected twice across the kill
 
     # `moto report` (the console script, wherever the CLI lives) on this real campaign: its table must
-    # say what the runs' own curves.csv say. (In 10-step episodes every evaluation fails, so the finals
-    # are 0; which evaluation counts as final is checked on hand-made runs in test_campaign_report.py.)
+    # say what the runs' own curves.csv say. (In 10-step episodes every evaluation fails: success_rate and
+    # mean_return, a sparse success reward, are 0 at every point of every run, and the table prints only
+    # success, so a report that took the first evaluation as final would pass here; which evaluation
+    # counts as final is checked on hand-made runs in test_campaign_report.py, which fails then.)
     moto = Path(sys.executable).with_name("moto")
     done = subprocess.run(
         [str(moto), "report", str(camp), "--out", str(tmp_path / "report")], capture_output=True, text=True

@@ -8,6 +8,7 @@ tests/deploy/test_train_sigkill.py.
 import math
 import os
 import tempfile
+import time
 
 import pytest
 import ray
@@ -18,6 +19,7 @@ from deploy.run_dir import RunDirectory
 from storage import TrajectoryStore
 
 pytestmark = pytest.mark.slow
+DELAY = float(os.environ.get("MOTO_TEST_TRAIN_DELAY", "2.0"))  # s each learner result is held back (SlowTraining)
 
 
 def tiny_overrides(root, name):
@@ -59,20 +61,43 @@ class EvalCalls:
         return getattr(self.handle, name)
 
 
+class SlowTraining:
+    """Stands in for the driver's learner handle: every train() result comes back ``delay`` seconds late, so
+    the learner is slower than the fleet and the backlog gate has to hold the workers back."""
+
+    def __init__(self, handle, delay):
+        @ray.remote(num_cpus=0)
+        def late(metrics, seconds):  # defined here so that Ray ships it by value
+            time.sleep(seconds)
+            return metrics
+
+        self.handle, self.delay, self.late, self.train = handle, delay, late, self
+
+    def remote(self, n):
+        return self.late.remote(self.handle.train.remote(n), self.delay)
+
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+
 def checked_schedule(monkeypatch, envs_per_worker=1):
     """Check the update-to-data ratio on the real driver's counters after every change: the learner never
-    runs ahead of the data (G updates per committed episode) and the fleet never more than the backlog
-    allows ahead of the learner."""
+    runs ahead of the data (G updates per committed episode), the fleet never more than the backlog
+    allows ahead of the learner, and the learner's own step count (train()'s result) is the driver's.
+    Returns the patched record_episode and the peak backlog seen, in episodes not yet trained on."""
     from deploy import schedule as schedule_module
 
     cls = schedule_module.Schedule
     record_updates, record_episode = cls.record_updates, cls.record_episode
+    after_updates = Driver._after_updates
 
-    peak = {"backlog": 0}  # a rescale down leaves the episodes collected under the larger fleet's backlog
+    # a rescale down leaves the episodes collected under the larger fleet's backlog
+    peak = {"backlog": 0, "untrained": 0.0}
 
     def check(self):
         g = self.cfg.updates_per_episode
         peak["backlog"] = max(peak["backlog"], self.max_backlog)
+        peak["untrained"] = max(peak["untrained"], self.online_due / g)
         assert self.state.online_done <= self.state.episodes * g, "learner ran ahead of the data"
         assert self.online_due / g <= (peak["backlog"] + 1) * envs_per_worker, "workers ran past the backlog"
 
@@ -85,9 +110,14 @@ def checked_schedule(monkeypatch, envs_per_worker=1):
         check(self)
         return due
 
+    def driver_updates(self, n, offline, metrics):
+        after_updates(self, n, offline, metrics)
+        assert metrics["learner_step"] == self.schedule.learner_steps, "the learner did not do the updates counted"
+
     monkeypatch.setattr(cls, "record_updates", updates)
     monkeypatch.setattr(cls, "record_episode", episode)
-    return episode
+    monkeypatch.setattr(Driver, "_after_updates", driver_updates)
+    return episode, peak
 
 
 def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_session, tmp_path, monkeypatch):
@@ -105,13 +135,14 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
         ]
 
     monkeypatch.setattr(fleet_module, "make_rollout_workers", fleet_with_a_crashing_worker)
-    checked_schedule(monkeypatch)
+    _, backlog = checked_schedule(monkeypatch)
     evals = {}
     start_actors = Driver._start_actors
 
     def start_and_watch_eval(self):
         start_actors(self)
         self.eval_worker = evals["worker"] = EvalCalls(self.eval_worker)
+        self.learner = SlowTraining(self.learner, DELAY)
 
     monkeypatch.setattr(Driver, "_start_actors", start_and_watch_eval)
     cfg = load_config(tiny_overrides(tmp_path, "straight"))
@@ -124,6 +155,9 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
     for eid in store.episode_ids():
         assert store.read(eid).length == 10  # whole episodes only (demos use the same 10-step limit)
     target = math.ceil(12 / 2)
+    # the learner (train() results held back DELAY s) fell behind, so the gate, not luck, kept the ratio:
+    # 2 workers may run 3 episodes ahead; without the gate they ran 4 ahead (measured: online_due 8, G 2)
+    assert backlog["untrained"] >= 2, f"the learner kept up with the fleet; the backlog gate went untested: {backlog}"
 
     episodes = online_episodes(run.store_url(cfg))
     assert len(episodes) == target
@@ -139,7 +173,8 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
     assert len(state["evals"]) >= 2 and state["evals"][0]["episodes"] == 0  # pre-trained point + online
     # every point of the evaluation curve came from the deterministic policy, stored nowhere
     assert len(evals["worker"].calls) == len(state["evals"])
-    assert all(c.get("deterministic") is True and c.get("store") is False for c in evals["worker"].calls)
+    calls = evals["worker"].calls
+    assert all(c.get("deterministic") is True and c.get("store") is False for c in calls), calls
     assert run.plot_path.stat().st_size > 10_000
     assert list(run.videos_dir.glob("eval_*.gif"))
     assert list(run.videos_dir.glob("openloop_*.gif"))  # diagnostics ran at learner step 20 and 40
@@ -159,7 +194,7 @@ def test_scaling_a_live_run_up_and_down_keeps_the_ratio(ray_session, tmp_path, m
     ]
     cfg = load_config(overrides)
     run = RunDirectory.create(cfg)
-    original = checked_schedule(monkeypatch)
+    original, _ = checked_schedule(monkeypatch)
 
     def scale_during_run(self, length):
         due = original(self, length)

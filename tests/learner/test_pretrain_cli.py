@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from conftest import tiny_config
 
+from common.config_loading import load_config_file
 from learner.learner import Learner
 from storage import TrajectoryStore
 from storage.synthetic import episode
@@ -30,6 +31,8 @@ def test_pretrain_command_trains_and_writes_a_loadable_checkpoint(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "pre-trained 3 steps" in done.stdout
     assert (run / "config.yaml").is_file() and any((run / "tb" / "learner").iterdir())
+    cfg = load_config_file(run / "config.yaml")  # the overrides reached the run (the profile has batch 16 x 50)
+    assert (cfg.algo.batch_size, cfg.algo.seq_len, cfg.algo.imag_horizon, cfg.logging.log_every) == (2, 6, 3, 1)
     learner = Learner(tiny_config(), 4)
     fresh = {k: v.clone() for k, v in learner.world_model.state_dict().items()}
     learner.load(run / "learner.pt")  # the one checkpoint name, as in run directories
