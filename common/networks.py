@@ -119,7 +119,7 @@ def sample_categorical(probs: torch.Tensor) -> torch.Tensor:
     (800 x 32) x 32 probabilities; a class of probability 0 is never drawn."""
     cdf = probs.cumsum(-1)
     u = torch.rand_like(cdf[..., :1]) * cdf[..., -1:]  # scaled by the total: float sums may miss 1
-    return (cdf < u).sum(-1).clamp_max(probs.shape[-1] - 1)
+    return (cdf < u).sum(-1)  # u <= cdf[-1], so at most C - 1 entries lie below it
 
 
 def sample_onehot(logits: torch.Tensor) -> torch.Tensor:

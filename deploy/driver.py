@@ -21,7 +21,7 @@ from actors.weights import WeightBoard
 from actors.worker import RolloutWorker, worker_actor_options
 from common.config import MotoConfig
 from common.episode import EpisodeStats
-from common.errors import UserError
+from common.errors import UserError, first_line
 from common.tracking import Tracker
 from deploy.fleet import Fleet
 from deploy.offline_data import prepare_offline_data
@@ -117,7 +117,7 @@ class Driver:
     def _learner_lost(self, error: RayActorError) -> LearnerLost:
         last = self.run_dir.latest_checkpoint()
         where = f"checkpoint {last.name}" if last else "the start of the run (no checkpoint was written yet)"
-        cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        cause = first_line(error)
         return LearnerLost(
             f"the learner actor died ({cause}), probably with its node. "
             f"Committed episodes are safe in {self.store_url}; continue the run with "

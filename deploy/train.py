@@ -11,7 +11,7 @@ import ray
 
 from common.config import MotoConfig
 from common.config_loading import load_config
-from common.errors import UserError
+from common.errors import UserError, first_line
 from deploy.checkpoints import prepare_init_from, write_init_record
 from deploy.run_dir import RunDirectory, discard_failed_start
 
@@ -79,11 +79,13 @@ def main(args: argparse.Namespace) -> int:
     except Exception as e:  # e.g. Ray's "node timed out during startup" on an overloaded machine
         if not args.resume:
             discard_failed_start(run)
-        raise UserError(
-            f"Ray did not start ({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}); "
-            f"the new run directory was removed. Try again once the machine is less loaded, or stop a "
-            f"stale Ray with `ray stop`"
-        ) from e
+        fix = (
+            f"check that a Ray cluster runs at workers.ray_address={cfg.workers.ray_address} and that this "
+            f"machine reaches it"
+            if cfg.workers.ray_address
+            else "try again once the machine is less loaded, or stop a stale Ray with `ray stop`"
+        )
+        raise UserError(f"Ray did not start ({first_line(e)}); the new run directory was removed; {fix}") from e
     try:
         print(Driver(cfg, run, checkpoint).run())
     except UserError:

@@ -103,8 +103,7 @@ class Learner:
         perf = cfg.perf
         if perf.channels_last:
             self.world_model.encoder.to(memory_format=torch.channels_last)
-            for deconv in self.world_model.decoder.deconvs[1:]:  # the first runs as a matmul (Decoder)
-                deconv.to(memory_format=torch.channels_last)
+            self.world_model.decoder.to(memory_format=torch.channels_last)
         a = cfg.algo
         fused = {"fused": True} if perf.fused_adam else {}
         self.model_opt = torch.optim.Adam(self.world_model.parameters(), lr=a.model_lr, eps=a.adam_eps, **fused)

@@ -21,11 +21,16 @@ def test_frequencies_match_the_probabilities():
         assert freq[expected == 0].sum() == 0  # a class of probability 0 is never drawn
 
 
-def test_unnormalised_rounding_never_leaves_the_class_range():
-    probs = torch.full((10_000, 7), 1.0 / 7) * (1 - 1e-6)  # sums a little below 1
-    idx = sample_categorical(probs)
+def test_probabilities_that_do_not_sum_to_one_are_drawn_in_proportion():
+    # softmax outputs sum to 1 only up to rounding; the draw scales by the sum, so even half the mass
+    # gives the right frequencies and never an index past the last class
+    torch.manual_seed(2)
+    n = 70_000
+    idx = sample_categorical(torch.full((n, 7), 0.5 / 7))
     assert int(idx.min()) >= 0 and int(idx.max()) <= 6
-    assert len(torch.unique(idx)) == 7
+    freq = torch.bincount(idx, minlength=7).double() / n
+    tol = 4 * (1 / 7 * 6 / 7 / n) ** 0.5
+    assert ((freq - 1 / 7).abs() <= tol).all(), freq
 
 
 def test_onehot_sample_is_straight_through():
