@@ -24,6 +24,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from common.config import MotoConfig
 from common.config_loading import load_config_file
 from common.errors import UserError
+from deploy.campaign_export import export_run, exported_run, is_exported
 from deploy.campaign_spec import CampaignSpec, GridPoint, expand, load_spec
 from deploy.campaign_state import log_event, run_progress, status_table, write_heartbeat
 from deploy.demos import count_demos
@@ -33,7 +34,8 @@ from deploy.run_dir import RunDirectory
 log = logging.getLogger("moto.campaign")
 PROGRESS_SECONDS = 60.0  # how often the running runs' progress is printed
 # A relaunch may change these without making a run a different experiment.
-NOT_PART_OF_THE_EXPERIMENT = ("workers.ray_address", "workers.num_workers", "logging.progress")
+# (logging.root: a study resumed from its committed results may live in another campaign directory)
+NOT_PART_OF_THE_EXPERIMENT = ("workers.ray_address", "workers.num_workers", "logging.progress", "logging.root")
 
 
 @ray.remote(num_cpus=0, max_retries=0)
@@ -110,10 +112,15 @@ class _Grid:
         campaign_dir.mkdir(parents=True, exist_ok=True)
         self.runs = {p.name: RunDirectory(p.run_path(campaign_dir)) for p in self.points}
         self.configs = {p.name: p.config() for p in self.points}
+        self.results_dir = Path(spec.results_dir) if spec.results_dir else None
         for p in self.points:
-            if self.runs[p.name].config_path.is_file() and not self.runs[p.name].summary_path.is_file():
+            if self._exported(p):
+                check_unchanged(p, exported_run(spec.results_dir, p.name))
+            elif self.runs[p.name].config_path.is_file():
                 check_unchanged(p, self.runs[p.name])
-        self.todo = [p for p in self.points if not self.runs[p.name].summary_path.is_file()]
+                if self.results_dir and self.runs[p.name].summary_path.is_file():
+                    export_run(self.runs[p.name], self.results_dir)  # finished before results_dir was set
+        self.todo = [p for p in self.points if not self._finished(p)]
         self.done = len(self.points) - len(self.todo)
         self.in_flight: dict[ray.ObjectRef, GridPoint] = {}
         self.preparing_demos: dict[str, GridPoint] = {}  # offline URL -> the run generating its demos
@@ -121,6 +128,13 @@ class _Grid:
         resumable = sum(self.runs[p.name].config_path.is_file() for p in self.todo)
         print(f"campaign {spec.name}: {len(self.points)} runs in {campaign_dir}; {self.done} finished, {resumable} to "
               f"resume, {len(self.todo) - resumable} to start; at most {limit} at once", flush=True)
+
+    def _exported(self, p: GridPoint) -> bool:
+        return self.results_dir is not None and is_exported(self.results_dir, p.name)
+
+    def _finished(self, p: GridPoint) -> bool:
+        """Finished here, or exported to the results folder (e.g. committed by an earlier session)."""
+        return self.runs[p.name].summary_path.is_file() or self._exported(p)
 
     def running(self) -> list[str]:
         return [p.name for p in self.in_flight.values()]
@@ -163,6 +177,8 @@ class _Grid:
             return
         self.done += 1
         log_event(self.campaign_dir, run=p.name, event="finished", **info)
+        if self.results_dir:
+            export_run(self.runs[p.name], self.results_dir)
         r = run_progress(self.runs[p.name], set())
         success = "n/a" if r.success != r.success else f"{100 * r.success:.0f}%"
         print(f"[{self.done}/{len(self.points)}] finished {p.name}: final success {success}", flush=True)
@@ -203,7 +219,7 @@ def run_campaign(
             grid.stop_all()
             break
     write_heartbeat(campaign_dir, [])
-    print(status_table(grid.points, campaign_dir, set()), flush=True)
+    print(status_table(grid.points, campaign_dir, set(), spec.results_dir), flush=True)
     return grid.failures
 
 
@@ -226,7 +242,7 @@ def main(args: argparse.Namespace) -> int:
     if len(words) == 2 and words[0] == "status":
         spec = load_spec(words[1])
         campaign_dir = Path(args.dir) if args.dir else default_campaign_dir(spec)
-        print(status_table(expand(spec, campaign_dir.resolve()), campaign_dir))
+        print(status_table(expand(spec, campaign_dir.resolve()), campaign_dir, results_dir=spec.results_dir))
         return 0
     if len(words) != 1 or words[0] == "status":
         raise UserError("usage: moto campaign SPEC.yaml  or  moto campaign status SPEC.yaml")

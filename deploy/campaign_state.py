@@ -118,9 +118,21 @@ def _fraction(done: int, target: int) -> str:
     return f"{done}/{target}" if target else "-"
 
 
-def status_table(points: list[GridPoint], campaign_dir: Path, running: set[str] | None = None) -> str:
+def _run_dir(p: GridPoint, campaign_dir: Path, results_dir: str) -> RunDirectory:
+    """The run's directory, or its exported copy when only that exists (a fresh checkout of a study)."""
+    from deploy.campaign_export import exported_run, is_exported
+
+    run = RunDirectory(p.run_path(campaign_dir))
+    if results_dir and not run.summary_path.is_file() and is_exported(results_dir, p.name):
+        return exported_run(results_dir, p.name)
+    return run
+
+
+def status_table(
+    points: list[GridPoint], campaign_dir: Path, running: set[str] | None = None, results_dir: str = ""
+) -> str:
     running = live_running(campaign_dir) if running is None else running
-    rows = [run_progress(RunDirectory(p.run_path(campaign_dir)), running) for p in points]
+    rows = [run_progress(_run_dir(p, campaign_dir, results_dir), running) for p in points]
     header = ("run", "state", "learner steps", "episodes", "success", "checkpoint")
     body = [
         (r.name, r.state, _fraction(r.learner_steps, r.learner_target), _fraction(r.episodes, r.episodes_target),

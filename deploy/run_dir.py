@@ -124,9 +124,10 @@ class RunDirectory:
     # curves --------------------------------------------------------------------------------------
     def write_curves(self, evals: list[dict]) -> None:
         """Rewrite curves.csv from the schedule's eval history (so a resumed run's curve continues)."""
-        lines = ["env_steps,episodes,learner_steps,success_rate,mean_return"]
+        lines = ["env_steps,episodes,learner_steps,success_rate,mean_return,epsilon_u"]
         lines += [
-            f"{e['env_steps']},{e['episodes']},{e['learner_steps']},{e['success_rate']:.4f},{e['mean_return']:.4f}"
+            f"{e['env_steps']},{e['episodes']},{e['learner_steps']},{e['success_rate']:.4f},{e['mean_return']:.4f},"
+            f"{float(e.get('epsilon_u', float('nan'))):.6g}"
             for e in evals
         ]
         tmp = self.curves_path.with_suffix(".tmp")

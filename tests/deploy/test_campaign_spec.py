@@ -93,7 +93,23 @@ def test_missing_spec_file_says_where_examples_are(tmp_path):
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
 def test_shipped_specs_expand(path, tmp_path):
     points = expand(load_spec(path), tmp_path)
-    assert len(points) >= 4 and all(p.config().size == "paper" for p in points)
+    size = "tiny" if path.stem == "cpu-study" else "paper"  # the CPU study is the one tiny-model spec
+    assert len(points) >= 4 and all(p.config().size == size for p in points)
+
+
+def test_cpu_study_spec_is_the_issue_grid(tmp_path):
+    """Ten MetaWorld tasks with full MOTO; three with the four methods over 2 seeds; kitchen partial once."""
+    points = expand(load_spec(SPECS[0].with_name("cpu-study.yaml")), tmp_path)
+    metaworld = {p.task for p in points if p.task.startswith("metaworld/") and p.ablation == "full" and p.seed == 0}
+    assert len(metaworld) == 10
+    ablated = {p.task for p in points if p.ablation == "dreamerv2"}
+    assert len(ablated) == 3
+    for task in ablated:
+        grid = {(p.ablation, p.seed) for p in points if p.task == task}
+        assert grid == {(a, s) for a in ("full", "dreamerv2", "no-unc", "no-bc") for s in (0, 1)}
+    (kitchen,) = [p for p in points if p.task.startswith("kitchen/")]
+    assert kitchen.task == "kitchen/partial" and kitchen.config().schedule.updates_per_episode == 50
+    assert len(points) == 32
 
 
 def test_shipped_specs_cover_the_paper_grids(tmp_path):
@@ -101,3 +117,47 @@ def test_shipped_specs_cover_the_paper_grids(tmp_path):
     assert len(by_name["metaworld10"].tasks) == 10 and len(by_name["metaworld10"].seeds) >= 3
     assert set(by_name["kitchen"].tasks) == {"kitchen/mixed", "kitchen/partial"}
     assert by_name["ablations"].ablations == ["full", "no-unc", "no-bc", "no-bc-no-unc", "dreamerv2"]
+
+
+GRIDS = """
+profile: local
+tasks: [metaworld/drawer-open, metaworld/hammer]
+sizes: [tiny]
+overrides: [schedule.online_steps=40]
+grids:
+  - tasks: [metaworld/drawer-open]
+    ablations: [full, dreamerv2]
+    seeds: [0, 1]
+  - tasks: [kitchen/partial]
+    overrides: [schedule.online_steps=80, schedule.updates_per_episode=50]
+"""
+
+
+def test_grids_add_runs_once_each_with_their_own_overrides(tmp_path):
+    points = expand(load_spec(write(tmp_path, GRIDS)), tmp_path / "camp")
+    names = [p.name for p in points]
+    assert names == [
+        "metaworld-drawer-open-full-tiny-s0", "metaworld-hammer-full-tiny-s0",  # the top-level grid
+        "metaworld-drawer-open-dreamerv2-tiny-s0",  # its full-s0 run is the top-level one, not repeated
+        "metaworld-drawer-open-full-tiny-s1", "metaworld-drawer-open-dreamerv2-tiny-s1",
+        "kitchen-partial-full-tiny-s0",  # seeds, ablations and sizes default to the top-level ones
+    ]
+    configs = {p.name: p.config() for p in points}
+    assert configs["kitchen-partial-full-tiny-s0"].schedule.online_steps == 80  # the grid's override wins
+    assert configs["kitchen-partial-full-tiny-s0"].schedule.updates_per_episode == 50
+    assert configs["metaworld-drawer-open-dreamerv2-tiny-s1"].schedule.online_steps == 40
+    assert configs["metaworld-drawer-open-dreamerv2-tiny-s1"].algo.bc_weight == 0
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ("  - tasks: [metaworld/drawr-open]", "grids[0]: tasks has unknown 'metaworld/drawr-open'"),
+        ("  - ablations: [full, ful]\n    tasks: [metaworld/hammer]", "grids[0]: ablations has unknown 'ful'"),
+        ("  - tasks: [metaworld/hammer]\n    overrides: [seed=3]", "use seeds instead"),
+        ("  - tasks: [metaworld/hammer]\n    task: x", "grids[0] has unknown key 'task'. Did you mean 'tasks'?"),
+    ],
+)
+def test_a_bad_grid_is_named(tmp_path, grid, message):
+    with pytest.raises(CampaignSpecError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        expand(load_spec(write(tmp_path, f"tasks: [metaworld/drawer-open]\ngrids:\n{grid}\n")), tmp_path)

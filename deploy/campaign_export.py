@@ -1,0 +1,77 @@
+"""A campaign's results folder: each finished run's small files, meant to be committed.
+
+    <results_dir>/runs/<run name>/
+      config.yaml        the run's resolved config
+      curves.csv         one row per evaluation (success, return, epsilon_u)
+      scalars.csv        the learner's and driver's TensorBoard scalars (tag, step, value), thinned
+      success_curve.png  the run's own plot
+      summary.txt        written last: its presence means "this run is finished"
+
+The layout is a campaign directory's, so ``moto report <results_dir>`` draws the study from these files
+alone. ``moto campaign`` with ``results_dir`` set treats a run found finished there as done, which is
+what lets a study continue on a fresh checkout from what was committed: stores, checkpoints and videos
+stay in the (uncommitted) campaign directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from pathlib import Path
+
+from deploy.campaign_spec import runs_dir
+from deploy.run_dir import RunDirectory
+
+SMALL_FILES = ("config.yaml", "curves.csv", "success_curve.png")
+MAX_POINTS_PER_TAG = 40  # scalars.csv keeps this many evenly spaced points of each tag
+SCALAR_PREFIXES = ("model/", "diag/", "actor/", "critic/", "value/", "eval/", "train/success", "train/return")
+
+
+def exported_run(results_dir: str | Path, name: str) -> RunDirectory:
+    return RunDirectory(runs_dir(Path(results_dir)) / name)
+
+
+def is_exported(results_dir: str | Path, name: str) -> bool:
+    return exported_run(results_dir, name).summary_path.is_file()
+
+
+def _tb_scalars(tb_dir: Path) -> list[tuple[str, int, float]]:
+    """(tag, step, value) of the scalars worth keeping, from every event file under ``tb_dir``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    rows: list[tuple[str, int, float]] = []
+    folders = sorted({p.parent for p in tb_dir.rglob("events.out.tfevents.*")})
+    for folder in folders:
+        acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in acc.Tags().get("scalars", []):
+            if not tag.startswith(SCALAR_PREFIXES):
+                continue
+            events = acc.Scalars(tag)
+            stride = max(1, -(-len(events) // MAX_POINTS_PER_TAG))
+            kept = events[::stride] + ([events[-1]] if (len(events) - 1) % stride else [])
+            rows += [(tag, int(e.step), float(e.value)) for e in kept]
+    return rows
+
+
+def export_run(run: RunDirectory, results_dir: str | Path) -> RunDirectory:
+    """Copy a finished run's small files into ``results_dir``; written into a staging folder and renamed,
+    so an interrupted export leaves no half-copied run that would count as finished."""
+    if not run.summary_path.is_file():
+        raise ValueError(f"{run.path} has not finished (no summary.txt); only finished runs are exported")
+    target = exported_run(results_dir, run.path.name)
+    staging = target.path.with_name(f".staging-{target.path.name}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in SMALL_FILES:
+        if (run.path / name).is_file():
+            shutil.copy2(run.path / name, staging / name)
+    with open(staging / "scalars.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["tag", "step", "value"])
+        writer.writerows((tag, step, f"{value:.6g}") for tag, step, value in _tb_scalars(run.tb_dir))
+    shutil.copy2(run.summary_path, staging / "summary.txt")
+    shutil.rmtree(target.path, ignore_errors=True)
+    os.replace(staging, target.path)
+    return target

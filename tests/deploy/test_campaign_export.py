@@ -1,0 +1,108 @@
+"""A campaign's results folder (spec key results_dir): finished runs' small files, exported whole or not
+at all; a relaunch on a fresh checkout (an empty campaign directory) skips the runs found there, refuses
+them under a changed spec, and `moto report` draws the study from those files alone. No Ray here: the
+real campaign exports in tests/deploy/test_campaign_local.py."""
+
+import csv
+import math
+
+import pytest
+from torch.utils.tensorboard import SummaryWriter
+
+from common.errors import UserError
+from deploy.campaign import _Grid
+from deploy.campaign_export import export_run, exported_run, is_exported
+from deploy.campaign_report import write_report
+from deploy.campaign_spec import expand, load_spec
+from deploy.campaign_state import status_table
+from deploy.run_dir import RunDirectory
+
+SPEC = (
+    "tasks: [metaworld/drawer-open]\nseeds: [0, 1]\nsizes: [tiny]\nablations: [full, no-bc]\n"
+    "overrides: [schedule.offline_steps=300, schedule.online_steps=40, schedule.updates_per_episode=4]\n"
+    "results_dir: {results}\n"
+)
+
+
+def finish(point, success: float) -> RunDirectory:
+    """A finished run as the driver leaves it: config, checkpoint, curves with epsilon_u, TensorBoard, summary."""
+    run = RunDirectory.create(point.config())
+    evals = [{"env_steps": 100 * i, "episodes": i, "learner_steps": 300 + 4 * i, "success_rate": success * i / 10,
+              "mean_return": 1.0 * i, "epsilon_u": math.nan if i == 0 else 0.5 / i} for i in range(11)]
+    state = {"offline_done": 300, "online_done": 40, "episodes": 10, "env_steps": 1000, "evals": evals}
+    run.commit_checkpoint(run.staging_dir(340), 340, state)
+    run.write_curves(evals)
+    writer = SummaryWriter(str(run.tb_dir / "learner"))
+    for step in range(0, 340, 2):  # 170 points: thinned to at most 40 in scalars.csv
+        writer.add_scalar("model/reward_mse", 1.0 / (1 + step), step)
+        writer.add_scalar("system/ram_gb", 3.0, step)  # not a diagnostic: not exported
+    writer.close()
+    (run.path / "store").mkdir()
+    (run.path / "store" / "big.bin").write_bytes(b"x" * 1000)
+    run.summary_path.write_text("MOTO run summary\n")
+    return run
+
+
+@pytest.fixture
+def study(tmp_path):
+    spec_path = tmp_path / "study.yaml"
+    spec_path.write_text(SPEC.format(results=tmp_path / "results"))
+    spec = load_spec(spec_path)
+    return spec_path, spec, expand(spec, tmp_path / "camp")
+
+
+def test_export_copies_the_small_files_and_thins_the_scalars(study, tmp_path):
+    _, spec, points = study
+    run = finish(points[0], 0.8)
+    out = export_run(run, spec.results_dir)
+    assert sorted(p.name for p in out.path.iterdir()) == [
+        "config.yaml", "curves.csv", "scalars.csv", "summary.txt"]  # no store, checkpoints or tb
+    with open(out.curves_path) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 11 and float(rows[-1]["success_rate"]) == pytest.approx(0.8)
+    assert math.isnan(float(rows[0]["epsilon_u"])) and float(rows[-1]["epsilon_u"]) == pytest.approx(0.05)
+    with open(out.path / "scalars.csv") as f:
+        scalars = list(csv.DictReader(f))
+    assert {r["tag"] for r in scalars} == {"model/reward_mse"}
+    steps = [int(r["step"]) for r in scalars]
+    assert 30 <= len(steps) <= 41 and steps[0] == 0 and steps[-1] == 338 and steps == sorted(steps)
+
+
+def test_an_unfinished_run_is_not_exported(study):
+    _, spec, points = study
+    run = RunDirectory.create(points[1].config())
+    with pytest.raises(ValueError, match="has not finished"):
+        export_run(run, spec.results_dir)
+    assert not is_exported(spec.results_dir, points[1].name)
+
+
+def test_a_fresh_checkout_skips_the_exported_runs_and_reports_them(study, tmp_path):
+    spec_path, spec, points = study
+    for p, success in zip(points[:2], (0.8, 0.4), strict=True):
+        export_run(finish(p, success), spec.results_dir)
+    # a half-copied export (the session ended during the copy) is not a finished run
+    (exported_run(spec.results_dir, points[2].name).path.with_name(f".staging-{points[2].name}")).mkdir()
+
+    fresh = tmp_path / "fresh-checkout-camp"
+    grid = _Grid(spec, fresh, limit=1)
+    assert [p.name for p in grid.todo] == [p.name for p in points[2:]] and grid.done == 2
+    lines = status_table(expand(spec, fresh), fresh, set(), spec.results_dir).splitlines()
+    assert lines[-1] == "2 finished, 0 running, 0 interrupted, 2 pending  (4 runs)"
+
+    report = write_report(spec.results_dir, tmp_path / "report")
+    text = report.read_text()
+    assert "2 runs, 2 finished" in text
+    assert "| metaworld/drawer-open | full | 1 | 80.0 |" in text
+    assert "| metaworld/drawer-open | no-bc | 1 | 40.0 |" in text
+    assert (tmp_path / "report" / "uncertainty_gap.png").stat().st_size > 5_000
+
+    spec_path.write_text(SPEC.format(results=tmp_path / "results").replace("online_steps=40", "online_steps=80"))
+    with pytest.raises(UserError, match=r"schedule.online_steps: 40 -> 80"):
+        _Grid(load_spec(spec_path), fresh, limit=1)
+
+
+def test_a_run_finished_before_results_dir_was_set_is_exported_on_relaunch(study, tmp_path):
+    _, spec, points = study
+    finish(points[0], 0.6)
+    _Grid(spec, tmp_path / "camp", limit=1)
+    assert is_exported(spec.results_dir, points[0].name)
