@@ -4,6 +4,7 @@
       config.yaml        the run's resolved config
       curves.csv         one row per evaluation (success, return, epsilon_u)
       scalars.csv        the learner's and driver's TensorBoard scalars (tag, step, value), thinned
+      demos.json         how many of the run's offline (scripted) episodes succeeded
       success_curve.png  the run's own plot
       summary.txt        written last: its presence means "this run is finished"
 
@@ -16,12 +17,15 @@ stay in the (uncommitted) campaign directory.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 from pathlib import Path
 
+from common.config_loading import load_config_file
 from deploy.campaign_spec import runs_dir
 from deploy.run_dir import RunDirectory
+from storage import StoreError, TrajectoryStore
 
 SMALL_FILES = ("config.yaml", "curves.csv", "success_curve.png")
 MAX_POINTS_PER_TAG = 40  # scalars.csv keeps this many evenly spaced points of each tag
@@ -55,6 +59,19 @@ def _tb_scalars(tb_dir: Path) -> list[tuple[str, int, float]]:
     return rows
 
 
+def demo_success(run: RunDirectory) -> dict:
+    """Offline episodes in the run's store and how many succeeded: a task whose demos fail teaches nothing."""
+    try:
+        store = TrajectoryStore.open(run.store_url(load_config_file(run.config_path)), create=False)
+    except StoreError as e:
+        return {"error": str(e)}
+    metas = [store.meta(eid) for eid in store.episode_ids()]
+    offline = [m for m in metas if m.source == "offline"]
+    online = [m for m in metas if m.source != "offline"]
+    return {"demo_episodes": len(offline), "demo_successes": sum(bool(m.success) for m in offline),
+            "online_episodes": len(online), "online_successes": sum(bool(m.success) for m in online)}
+
+
 def export_run(run: RunDirectory, results_dir: str | Path) -> RunDirectory:
     """Copy a finished run's small files into ``results_dir``; written into a staging folder and renamed,
     so an interrupted export leaves no half-copied run that would count as finished."""
@@ -71,6 +88,7 @@ def export_run(run: RunDirectory, results_dir: str | Path) -> RunDirectory:
         writer = csv.writer(f)
         writer.writerow(["tag", "step", "value"])
         writer.writerows((tag, step, f"{value:.6g}") for tag, step, value in _tb_scalars(run.tb_dir))
+    (staging / "demos.json").write_text(json.dumps(demo_success(run)) + "\n")
     shutil.copy2(run.summary_path, staging / "summary.txt")
     shutil.rmtree(target.path, ignore_errors=True)
     os.replace(staging, target.path)

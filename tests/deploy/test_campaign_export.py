@@ -4,6 +4,7 @@ them under a changed spec, and `moto report` draws the study from those files al
 real campaign exports in tests/deploy/test_campaign_local.py."""
 
 import csv
+import json
 import math
 
 import pytest
@@ -16,6 +17,7 @@ from deploy.campaign_report import write_report
 from deploy.campaign_spec import expand, load_spec
 from deploy.campaign_state import status_table
 from deploy.run_dir import RunDirectory
+from storage import TrajectoryStore, synthetic
 
 SPEC = (
     "tasks: [metaworld/drawer-open]\nseeds: [0, 1]\nsizes: [tiny]\nablations: [full, no-bc]\n"
@@ -37,8 +39,10 @@ def finish(point, success: float) -> RunDirectory:
         writer.add_scalar("model/reward_mse", 1.0 / (1 + step), step)
         writer.add_scalar("system/ram_gb", 3.0, step)  # not a diagnostic: not exported
     writer.close()
-    (run.path / "store").mkdir()
-    (run.path / "store" / "big.bin").write_bytes(b"x" * 1000)
+    store = TrajectoryStore.open(run.store_url(point.config()), create=True)
+    for i, (source, success) in enumerate([("offline", True), ("offline", True), ("offline", False),
+                                           ("online", False), ("online", True)]):
+        store.append(synthetic.episode(steps=5, seed=i, success=success, source=source))
     run.summary_path.write_text("MOTO run summary\n")
     return run
 
@@ -56,7 +60,7 @@ def test_export_copies_the_small_files_and_thins_the_scalars(study, tmp_path):
     run = finish(points[0], 0.8)
     out = export_run(run, spec.results_dir)
     assert sorted(p.name for p in out.path.iterdir()) == [
-        "config.yaml", "curves.csv", "scalars.csv", "summary.txt"]  # no store, checkpoints or tb
+        "config.yaml", "curves.csv", "demos.json", "scalars.csv", "summary.txt"]  # no store, checkpoints or tb
     with open(out.curves_path) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 11 and float(rows[-1]["success_rate"]) == pytest.approx(0.8)
@@ -66,6 +70,8 @@ def test_export_copies_the_small_files_and_thins_the_scalars(study, tmp_path):
     assert {r["tag"] for r in scalars} == {"model/reward_mse"}
     steps = [int(r["step"]) for r in scalars]
     assert 30 <= len(steps) <= 41 and steps[0] == 0 and steps[-1] == 338 and steps == sorted(steps)
+    assert json.loads((out.path / "demos.json").read_text()) == {
+        "demo_episodes": 3, "demo_successes": 2, "online_episodes": 2, "online_successes": 1}
 
 
 def test_an_unfinished_run_is_not_exported(study):

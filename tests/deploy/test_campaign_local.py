@@ -8,6 +8,7 @@ local Ray gets 6 for two concurrent runs; fewer could leave both runs half-place
 """
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +19,8 @@ import pytest
 import ray
 from omegaconf import OmegaConf
 
-from deploy.campaign import run_campaign
+from deploy.campaign import _Grid, run_campaign
+from deploy.campaign_export import exported_run
 from deploy.campaign_spec import CampaignSpec, expand
 from deploy.campaign_state import read_events, run_progress, status_table
 from deploy.cli import main as cli_main
@@ -37,7 +39,7 @@ def tiny_spec(root) -> CampaignSpec:
         "algo.batch_size=4", "algo.seq_len=8", "algo.agent_batch=16", "algo.imag_horizon=3",
     ]
     return CampaignSpec(tasks=["metaworld/drawer-open"], seeds=[0, 1], ablations=["full", "no-bc"], sizes=["tiny"],
-                        overrides=overrides, max_concurrent=2, name="tiny")
+                        overrides=overrides, max_concurrent=2, name="tiny", results_dir=str(root / "results"))
 
 
 @pytest.fixture
@@ -104,6 +106,12 @@ def test_campaign_killed_halfway_resumes_and_finishes_every_run_once(ray_session
         state = run.read_schedule(run.latest_checkpoint())
         assert (state["offline_done"], state["online_done"], state["episodes"]) == (20, 12, 6), p.name
         assert run.plot_path.is_file() and run.curves_path.is_file()
+        # each finished run was exported to results_dir, and a fresh checkout would run none of them again
+        exported = exported_run(spec.results_dir, p.name)
+        assert exported.curves_path.read_text() == run.curves_path.read_text()
+        demos = json.loads((exported.path / "demos.json").read_text())
+        assert (demos["demo_episodes"], demos["online_episodes"]) == (2, 6)
+    assert _Grid(spec, tmp_path / "fresh-checkout", limit=1).todo == []
     from storage import TrajectoryStore
 
     store = TrajectoryStore.open(second.store_url(RunDirectory.open(second.path)[1]))
