@@ -29,7 +29,10 @@ from storage import StoreError, TrajectoryStore
 
 SMALL_FILES = ("config.yaml", "curves.csv", "success_curve.png")
 MAX_POINTS_PER_TAG = 40  # scalars.csv keeps this many evenly spaced points of each tag
-SCALAR_PREFIXES = ("model/", "diag/", "actor/", "critic/", "value/", "eval/", "train/success", "train/return")
+# the learner's own losses and diagnostics (the driver's driver/* copies of a few are left out), evaluation
+# and training-episode outcomes
+SCALAR_PREFIXES = ("learner/model/", "learner/actor/", "learner/critic/", "learner/imag/", "diag/", "eval/",
+                   "train/success", "train/return", "perf/learner_steps_per_s")
 
 
 def exported_run(results_dir: str | Path, name: str) -> RunDirectory:

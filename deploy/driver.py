@@ -53,6 +53,7 @@ class Driver:
         self.schedule = Schedule(cfg.schedule, cfg.workers.num_workers, state)
         self.writer = Tracker(cfg, run.path, tb_dir=run.tb_dir / "driver")  # TensorBoard + logging.backends
         self.started = time.time()
+        self.seconds_before = state.wall_seconds  # earlier sessions of a resumed run, up to its checkpoint
         self.policy_lags: list[int] = []
         self.worker_restarts = 0
         self.max_in_flight: dict[int, int] = {}  # fleet size -> most episodes collected at once with it
@@ -303,6 +304,7 @@ class Driver:
     def _save_checkpoint(self) -> None:
         staging = self.run_dir.staging_dir(self.schedule.learner_steps)
         ray.get(self.learner.save.remote(str(staging)))
+        self.schedule.state.wall_seconds = self.seconds_before + time.time() - self.started
         self.run_dir.commit_checkpoint(staging, self.schedule.learner_steps, self.schedule.state.to_dict())
 
     def _finish(self) -> str:
@@ -319,7 +321,8 @@ class Driver:
             "store": f"{self.store_url}  ({stats.get('episodes')} episodes, {stats.get('frames')} frames)",
         }
         ray.get(self.learner.close.remote())  # flush TensorBoard, stop the sampler's threads
-        text = summary_text(self.cfg, state.to_dict(), self.run_dir.path, time.time() - self.started, extra)
+        state.wall_seconds = self.seconds_before + time.time() - self.started  # the work lost to a kill is not in it
+        text = summary_text(self.cfg, state.to_dict(), self.run_dir.path, state.wall_seconds, extra)
         self.run_dir.summary_path.write_text(text)
         last = state.evals[-1] if state.evals else {}
         final = {k: float(last[k]) for k in ("success_rate", "mean_return", "env_steps", "learner_steps") if k in last}

@@ -81,7 +81,7 @@ def summary_text(cfg: MotoConfig, state: dict, run_path: Path, seconds: float, e
     best = max((e["success_rate"] for e in evals), default=float("nan"))
     rows = [
         ("task", f"{cfg.env.task}  (ablation {cfg.ablation}, size {cfg.size}, seed {cfg.seed})"),
-        ("wall time", f"{seconds / 60:.1f} min"),
+        ("wall time", f"{seconds / 60:.1f} min  (summed over resumes; work lost to a kill not counted)"),
         ("learner steps", f"{state['offline_done']} offline + {state['online_done']} online"),
         ("online episodes", f"{state['episodes']}  ({state['env_steps']} agent steps)"),
         ("success after offline", f"{100 * first:.0f}%"),

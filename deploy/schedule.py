@@ -24,6 +24,7 @@ class ScheduleState:
     offline_imported: bool = False  # demos copied into the run's store
     evals: list[dict] = field(default_factory=list)  # [{env_steps, episodes, success_rate, return}] curve
     episode_curve: list[list[float]] = field(default_factory=list)  # [env_steps, success, return] per online episode
+    wall_seconds: float = 0.0  # the run's wall time up to this state's checkpoint, over every resume
 
     def to_dict(self) -> dict:
         return asdict(self)

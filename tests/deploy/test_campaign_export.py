@@ -36,8 +36,8 @@ def finish(point, success: float) -> RunDirectory:
     run.write_curves(evals)
     writer = SummaryWriter(str(run.tb_dir / "learner"))
     for step in range(0, 340, 2):  # 170 points: thinned to at most 40 in scalars.csv
-        writer.add_scalar("model/reward_mse", 1.0 / (1 + step), step)
-        writer.add_scalar("system/ram_gb", 3.0, step)  # not a diagnostic: not exported
+        writer.add_scalar("learner/model/reward_mse", 1.0 / (1 + step), step)
+        writer.add_scalar("driver/model/reward_mse", 3.0, step)  # the driver's copy: not exported
     writer.close()
     store = TrajectoryStore.open(run.store_url(point.config()), create=True)
     for i, (source, success) in enumerate([("offline", True), ("offline", True), ("offline", False),
@@ -67,7 +67,7 @@ def test_export_copies_the_small_files_and_thins_the_scalars(study, tmp_path):
     assert math.isnan(float(rows[0]["epsilon_u"])) and float(rows[-1]["epsilon_u"]) == pytest.approx(0.05)
     with open(out.path / "scalars.csv") as f:
         scalars = list(csv.DictReader(f))
-    assert {r["tag"] for r in scalars} == {"model/reward_mse"}
+    assert {r["tag"] for r in scalars} == {"learner/model/reward_mse"}
     steps = [int(r["step"]) for r in scalars]
     assert 30 <= len(steps) <= 41 and steps[0] == 0 and steps[-1] == 338 and steps == sorted(steps)
     assert json.loads((out.path / "demos.json").read_text()) == {

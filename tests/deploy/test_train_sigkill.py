@@ -7,6 +7,7 @@ phase has a checkpoint, so nothing gets to clean up; the resume then runs in a f
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -76,3 +77,7 @@ def test_sigkilled_run_resumes_to_the_same_counters(tmp_path):
     assert len(online) == target  # none lost from the store's count, none collected twice
     assert sum(store.meta(eid).source == "offline" for eid in ids) == 2
     assert (run / "summary.txt").is_file()
+    # the wall time is summed over the two processes, up to the checkpoint the kill left
+    assert killed_at["wall_seconds"] > 5
+    minutes = float(re.search(r"wall time\s+([\d.]+) min", (run / "summary.txt").read_text()).group(1))
+    assert minutes * 60 >= killed_at["wall_seconds"] - 3  # 0.1-minute rounding
