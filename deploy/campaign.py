@@ -57,6 +57,16 @@ def execute_run(overrides: list[str], run_path: str, resume: bool) -> dict:
     return {"checkpoint": checkpoint.name if checkpoint else None, "started_at_learner_step": started_at}
 
 
+def _diagnose(run: RunDirectory) -> None:
+    """``moto diagnose`` on a finished run, for its export; a failure costs the figures, not the run."""
+    from deploy.diagnose import diagnose
+
+    try:
+        diagnose(run.path)
+    except Exception as e:  # noqa: BLE001 - the run itself finished; say why its diagnosis is missing
+        log.warning("diagnosis of %s failed: %s", run.path.name, e)
+
+
 def default_campaign_dir(spec: CampaignSpec) -> Path:
     return Path("runs") / "campaigns" / spec.name
 
@@ -178,6 +188,7 @@ class _Grid:
         self.done += 1
         log_event(self.campaign_dir, run=p.name, event="finished", **info)
         if self.results_dir:
+            _diagnose(self.runs[p.name])
             export_run(self.runs[p.name], self.results_dir)
         r = run_progress(self.runs[p.name], set())
         success = "n/a" if r.success != r.success else f"{100 * r.success:.0f}%"

@@ -5,6 +5,7 @@
       curves.csv         one row per evaluation (success, return, epsilon_u)
       scalars.csv        the learner's and driver's TensorBoard scalars (tag, step, value), thinned
       demos.json         how many of the run's offline (scripted) episodes succeeded
+      diagnosis.json     `moto diagnose` on its final checkpoint (reward tracking, open loop, imitation)
       success_curve.png  the run's own plot
       summary.txt        written last: its presence means "this run is finished"
 
@@ -27,7 +28,7 @@ from deploy.campaign_spec import runs_dir
 from deploy.run_dir import RunDirectory
 from storage import StoreError, TrajectoryStore
 
-SMALL_FILES = ("config.yaml", "curves.csv", "success_curve.png")
+SMALL_FILES = ("config.yaml", "curves.csv", "success_curve.png", "diagnosis.json")
 MAX_POINTS_PER_TAG = 40  # scalars.csv keeps this many evenly spaced points of each tag
 # the learner's own losses and diagnostics (the driver's driver/* copies of a few are left out), evaluation
 # and training-episode outcomes

@@ -240,7 +240,33 @@ def markdown(campaign_dir: Path, results: list[RunResult], rows: list[dict], gap
     lines += ["", "Paper (Rafailov et al. 2023): Franka Kitchen from pixels, MOTO mixed 100% and partial 90.5%; "
               "DreamerV2 77.5% and 13.5%. " + PAPER_METAWORLD_NOTE, "", f"Uncertainty vs gap: {gap_note}.", ""]
     lines += [f"![{name}]({name})" for name in figures]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + diagnosis_table(results)) + "\n"
+
+
+def _cell(value, fmt: str) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:{fmt}}"
+
+
+def diagnosis_table(results: list[RunResult]) -> list[str]:
+    """One row per run with a diagnosis (``moto diagnose``: docs/campaigns.md says what each column means)."""
+    diagnosed = sorted((r for r in results if r.diagnosis), key=lambda r: (r.task, r.method, r.seed))
+    if not diagnosed:
+        return []
+    lines = ["", "## Per-run diagnosis (final checkpoint, `moto diagnose`)", "",
+             "| run | final success (%) | demos ok | online ok | reward MSE ratio on demos | largest predicted "
+             "reward online | open-loop error seeing / imagining | expert log-lik own / other state |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in diagnosed:
+        d = r.diagnosis
+        lines.append(
+            f"| {r.name} | {_cell(100 * r.final_success, '.0f')} | {d.get('demo_successes')}/{d.get('demo_episodes')} "
+            f"| {d.get('online_successes')}/{d.get('online_episodes')} "
+            f"| {_cell(d.get('demo_reward_mse_ratio'), '.2f')} "
+            f"| {_cell(d.get('online_max_predicted_reward'), '.2f')} "
+            f"| {_cell(d.get('open_loop_error_context'), '.1f')} / {_cell(d.get('open_loop_error_imagined'), '.1f')} "
+            f"| {_cell(d.get('demo_action_loglik'), '.2f')} / {_cell(d.get('demo_action_loglik_other_state'), '.2f')} |"
+        )
+    return lines
 
 
 def write_report(campaign_dir: str | Path, out: str | Path | None = None) -> Path:

@@ -5,6 +5,7 @@ bootstrap intervals over seeds. Plots and tables (``campaign_report``) only draw
 from __future__ import annotations
 
 import csv
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ class RunResult:
     finished: bool
     # env_steps, episodes, learner_steps, success_rate, mean_return, epsilon_u
     evals: list[dict] = field(default_factory=list)
+    diagnosis: dict = field(default_factory=dict)  # diagnosis.json (`moto diagnose`), when the run has one
 
     @property
     def final_success(self) -> float:
@@ -60,7 +62,9 @@ def read_run(run: RunDirectory) -> RunResult:
         rows = _read_curves(run.curves_path)
         if len(rows) > len(evals):
             evals = rows
-    return RunResult(run.path.name, cfg.env.task, cfg.ablation, cfg.seed, run.summary_path.is_file(), evals)
+    diagnosis_path = run.path / "diagnosis.json"
+    diagnosis = json.loads(diagnosis_path.read_text()) if diagnosis_path.is_file() else {}
+    return RunResult(run.path.name, cfg.env.task, cfg.ablation, cfg.seed, run.summary_path.is_file(), evals, diagnosis)
 
 
 def read_campaign(campaign_dir: str | Path) -> list[RunResult]:

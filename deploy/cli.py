@@ -51,6 +51,12 @@ def _campaign(args: argparse.Namespace) -> int:
     return int(main(args) or 0)
 
 
+def _diagnose(args: argparse.Namespace) -> int:
+    from deploy.diagnose import main
+
+    return int(main(args) or 0)
+
+
 def _report(args: argparse.Namespace) -> int:
     from deploy.campaign_report import main
 
@@ -250,7 +256,7 @@ def _add_data_commands(sub) -> None:
 
 
 def _add_operations_commands(sub) -> None:
-    """scale, campaign, report, bench."""
+    """scale, campaign, diagnose, report, bench."""
     p = sub.add_parser("scale", help="change the number of rollout workers of a live run")
     p.add_argument("run_dir", help="the run directory of a live `moto train`")
     p.add_argument("workers", type=int, help="new number of rollout workers")
@@ -268,6 +274,11 @@ def _add_operations_commands(sub) -> None:
     p.add_argument("--dir", default=None, help="campaign directory (default: runs/campaigns/<spec name>)")
     p.add_argument("--max-concurrent", type=int, default=None, help="runs at once (default: from the spec)")
     p.set_defaults(func=_campaign)
+
+    p = sub.add_parser("diagnose", help="why a run succeeds or not: demos, reward tracking, open loop, imitation")
+    p.add_argument("run", help="a run directory (uses its latest checkpoint and its store)")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.set_defaults(func=_diagnose)
 
     p = sub.add_parser("report", help="plots and tables of a finished campaign (PNG + markdown)")
     p.add_argument("campaign_dir")
