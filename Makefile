@@ -10,7 +10,7 @@ ARGS   ?=
 
 export MUJOCO_GL ?= egl
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test bench study lint clean
 
 $(STAMP): pyproject.toml requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ bench: install
 	  $(BIN)/moto bench $$b $$extra --json | tee bench/results/$$b.log | tail -n 1 > bench/results/$$b.json || exit 1; \
 	  cat bench/results/$$b.json; \
 	done
+
+# The CPU study (docs/results/cpu-study): runs what docs/results/cpu-study/runs/ does not hold yet
+# (about 8 minutes a run on 2 cores), then redraws its report from the committed files.
+study: install
+	$(BIN)/moto campaign configs/campaigns/cpu-study.yaml
+	$(BIN)/moto report docs/results/cpu-study --out docs/results/cpu-study/report
 
 lint: install
 	$(BIN)/ruff check .
