@@ -112,3 +112,18 @@ def test_a_run_finished_before_results_dir_was_set_is_exported_on_relaunch(study
     finish(points[0], 0.6)
     _Grid(spec, tmp_path / "camp", limit=1)
     assert is_exported(spec.results_dir, points[0].name)
+
+
+def test_git_does_not_ignore_an_exported_run():
+    """The results folder is meant to be committed; a .gitignore rule for run folders once swallowed it."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    if shutil.which("git") is None or not (repo / ".git").exists():
+        pytest.skip("not a git checkout")
+    for name in ("curves.csv", "success_curve.png", "summary.txt"):
+        path = f"docs/results/any-study/runs/some-run/{name}"
+        ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=repo).returncode == 0
+        assert not ignored, f"git ignores {path}; exported results could not be committed"
