@@ -99,7 +99,7 @@ def test_a_fresh_checkout_skips_the_exported_runs_and_reports_them(study, tmp_pa
     text = report.read_text()
     assert "2 runs, 2 finished" in text
     assert "| metaworld/drawer-open | full | 1 | 80.0 |" in text
-    assert "| metaworld/drawer-open | no-bc | 1 | 40.0 |" in text
+    assert "| metaworld/drawer-open | no-bc | 1 | 40.0 | - (1 seed) |" in text  # one seed: no interval
     assert (tmp_path / "report" / "uncertainty_gap.png").stat().st_size > 5_000
 
     spec_path.write_text(SPEC.format(results=tmp_path / "results").replace("online_steps=40", "online_steps=80"))
