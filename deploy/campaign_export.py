@@ -6,6 +6,7 @@
       scalars.csv        the learner's and driver's TensorBoard scalars (tag, step, value), thinned
       demos.json         how many of the run's offline (scripted) episodes succeeded
       diagnosis.json     `moto diagnose` on its final checkpoint (reward tracking, open loop, imitation)
+      final_eval.png     8 frames of the last evaluation's first episode: what the final policy does
       success_curve.png  the run's own plot
       summary.txt        written last: its presence means "this run is finished"
 
@@ -76,6 +77,21 @@ def demo_success(run: RunDirectory) -> dict:
             "online_episodes": len(online), "online_successes": sum(bool(m.success) for m in online)}
 
 
+def eval_filmstrip(run: RunDirectory, path: Path, frames: int = 8) -> bool:
+    """``frames`` evenly spaced frames of the run's last evaluation GIF, side by side, as a PNG."""
+    import numpy as np
+    from PIL import Image, ImageSequence
+
+    gifs = sorted(run.videos_dir.glob("eval_*.gif"))
+    if not gifs:
+        return False
+    with Image.open(gifs[-1]) as gif:
+        video = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(gif)]
+    picks = np.linspace(0, len(video) - 1, frames).round().astype(int)
+    Image.fromarray(np.concatenate([video[i] for i in picks], axis=1)).save(path, optimize=True)
+    return True
+
+
 def export_run(run: RunDirectory, results_dir: str | Path) -> RunDirectory:
     """Copy a finished run's small files into ``results_dir``; written into a staging folder and renamed,
     so an interrupted export leaves no half-copied run that would count as finished."""
@@ -92,6 +108,7 @@ def export_run(run: RunDirectory, results_dir: str | Path) -> RunDirectory:
         writer = csv.writer(f)
         writer.writerow(["tag", "step", "value"])
         writer.writerows((tag, step, f"{value:.6g}") for tag, step, value in _tb_scalars(run.tb_dir))
+    eval_filmstrip(run, staging / "final_eval.png")
     (staging / "demos.json").write_text(json.dumps(demo_success(run)) + "\n")
     shutil.copy2(run.summary_path, staging / "summary.txt")
     shutil.rmtree(target.path, ignore_errors=True)

@@ -236,7 +236,8 @@ def markdown(campaign_dir: Path, results: list[RunResult], rows: list[dict], gap
         # one seed has no spread to resample: no interval rather than a zero-width one
         interval = f"{r['low']:.1f} - {r['high']:.1f}" if len(r["finals"]) > 1 else "- (1 seed)"
         lines.append(
-            f"| {r['task']} | {r['method']} | {r['seeds']}{flag} | {r['mean']:.1f} | {interval} | {per_seed} | {paper} |"
+            f"| {r['task']} | {r['method']} | {r['seeds']}{flag} | {r['mean']:.1f} | {interval} "
+            f"| {per_seed} | {paper} |"
         )
     lines += ["", "Paper (Rafailov et al. 2023): Franka Kitchen from pixels, MOTO mixed 100% and partial 90.5%; "
               "DreamerV2 77.5% and 13.5%. " + PAPER_METAWORLD_NOTE, "", f"Uncertainty vs gap: {gap_note}.", ""]

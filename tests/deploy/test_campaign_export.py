@@ -7,7 +7,9 @@ import csv
 import json
 import math
 
+import numpy as np
 import pytest
+from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
 from common.errors import UserError
@@ -43,6 +45,9 @@ def finish(point, success: float) -> RunDirectory:
     for i, (source, success) in enumerate([("offline", True), ("offline", True), ("offline", False),
                                            ("online", False), ("online", True)]):
         store.append(synthetic.episode(steps=5, seed=i, success=success, source=source))
+    frames = [Image.fromarray(np.full((16, 16, 3), 20 * i, np.uint8)) for i in range(10)]  # frame i: value 20 i
+    frames[0].save(run.videos_dir / "eval_00000900.gif", save_all=True, append_images=frames[1:])
+    Image.new("RGB", (16, 16)).save(run.videos_dir / "eval_00000000.gif")  # an earlier evaluation
     run.summary_path.write_text("MOTO run summary\n")
     return run
 
@@ -60,7 +65,11 @@ def test_export_copies_the_small_files_and_thins_the_scalars(study, tmp_path):
     run = finish(points[0], 0.8)
     out = export_run(run, spec.results_dir)
     assert sorted(p.name for p in out.path.iterdir()) == [
-        "config.yaml", "curves.csv", "demos.json", "scalars.csv", "summary.txt"]  # no store, checkpoints or tb
+        "config.yaml", "curves.csv", "demos.json", "final_eval.png", "scalars.csv", "summary.txt"
+    ]  # no store, checkpoints, tb or videos
+    strip = np.asarray(Image.open(out.path / "final_eval.png"))
+    assert strip.shape == (16, 8 * 16, 3)  # 8 frames of the last evaluation, first and last included
+    assert [int(strip[0, 16 * k, 0]) for k in (0, 7)] == [0, 180]
     with open(out.curves_path) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 11 and float(rows[-1]["success_rate"]) == pytest.approx(0.8)
