@@ -42,7 +42,8 @@ def _color(methods: list[str], method: str):
     return COLORS(methods.index(method) % 10)
 
 
-def plot_success_curves(results: list[RunResult], path: Path) -> None:
+def plot_success_curves(results: list[RunResult], path: Path) -> list[str]:
+    """Draws the figure; returns the methods its legend names."""
     groups = group(results)
     tasks = sorted({t for t, _ in groups})
     methods = method_order({m for _, m in groups})
@@ -68,13 +69,19 @@ def plot_success_curves(results: list[RunResult], path: Path) -> None:
         ax.set_ylabel("success (%)")
     for ax in list(axes.flat)[len(tasks):]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    legend: dict = {}  # every method once, whichever panel draws it (a task may lack some methods)
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    labels = [m for m in methods if m in legend]
+    handles = [legend[m] for m in labels]
     height = fig.get_figheight()  # legend below, title above: 0.4 inch each
     fig.legend(handles, labels, loc="lower center", ncol=len(methods), frameon=False, fontsize=9)
     fig.suptitle("evaluation success: mean over seeds, 95% bootstrap interval", fontsize=10)
     fig.tight_layout(rect=(0, 0.4 / height, 1, 1 - 0.35 / height))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return labels
 
 
 def final_table(results: list[RunResult]) -> list[dict]:

@@ -116,3 +116,14 @@ def test_report_of_an_empty_folder_says_what_is_wrong(tmp_path):
 
     with pytest.raises(UserError, match="no run with an evaluation"):
         write_report(tmp_path)
+
+
+def test_success_curves_legend_names_every_method_even_if_the_first_task_lacks_some(tmp_path):
+    from deploy.campaign_report import plot_success_curves
+
+    root = tmp_path / "camp" / "runs"
+    fake_run(root, "kitchen/mixed", "full", 0)  # the first panel: one method only
+    for ablation in ("full", "no-unc", "dreamerv2"):
+        fake_run(root, "metaworld/drawer-open", ablation, 0)
+    labels = plot_success_curves(read_campaign(tmp_path / "camp"), tmp_path / "curves.png")
+    assert labels == ["full", "no-unc", "dreamerv2"]
