@@ -147,10 +147,22 @@ def plot_final_success(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_ablations(results: list[RunResult], path: Path) -> None:
-    runs = [r for r in results if r.evals]
+def ablation_tasks(results: list[RunResult]) -> list[str]:
+    """The tasks that ran every compared method: a method's bar over other tasks than the rest's would
+    compare tasks, not methods (a study may run full MOTO on ten tasks and the ablations on three)."""
+    by_task: dict[str, set[str]] = {}
+    for r in results:
+        if r.evals:
+            by_task.setdefault(r.task, set()).add(r.method.split(" ")[0])
+    compared = set().union(*(m for m in by_task.values() if len(m) > 1)) if by_task else set()
+    return sorted(t for t, m in by_task.items() if compared and m >= compared)
+
+
+def plot_ablations(results: list[RunResult], path: Path) -> list[str]:
+    """Final success per method over the tasks that ran them all; returns those tasks."""
+    tasks = ablation_tasks(results)
+    runs = [r for r in results if r.evals and r.task in tasks]
     ablations = [a for a in ABLATION_ORDER if any(r.method.split(" ")[0] == a for r in runs)]
-    tasks = sorted({r.task for r in runs})
     fig, ax = plt.subplots(figsize=(1.3 * len(ablations) + 2.5, 3.8))
     rng = np.random.default_rng(0)  # jitter only
     for i, ablation in enumerate(ablations):
@@ -180,6 +192,7 @@ def plot_ablations(results: list[RunResult], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return tasks
 
 
 def plot_uncertainty_gap(results: list[RunResult], path: Path) -> str:

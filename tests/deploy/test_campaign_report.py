@@ -127,3 +127,14 @@ def test_success_curves_legend_names_every_method_even_if_the_first_task_lacks_s
         fake_run(root, "metaworld/drawer-open", ablation, 0)
     labels = plot_success_curves(read_campaign(tmp_path / "camp"), tmp_path / "curves.png")
     assert labels == ["full", "no-unc", "dreamerv2"]
+
+
+def test_ablation_plot_compares_methods_on_the_tasks_that_ran_them_all(tmp_path):
+    from deploy.campaign_report import plot_ablations
+
+    root = tmp_path / "camp" / "runs"
+    for task in TASKS:  # full MOTO everywhere, the ablations on drawer-open only
+        fake_run(root, task, "full", 0)
+    for ablation in ("no-unc", "dreamerv2"):
+        fake_run(root, "metaworld/drawer-open", ablation, 0)
+    assert plot_ablations(read_campaign(tmp_path / "camp"), tmp_path / "abl.png") == ["metaworld/drawer-open"]
