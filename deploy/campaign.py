@@ -57,14 +57,16 @@ def execute_run(overrides: list[str], run_path: str, resume: bool) -> dict:
     return {"checkpoint": checkpoint.name if checkpoint else None, "started_at_learner_step": started_at}
 
 
-def _diagnose(run: RunDirectory) -> None:
-    """``moto diagnose`` on a finished run, for its export; a failure costs the figures, not the run."""
+def _export(run: RunDirectory, results_dir: Path) -> None:
+    """``moto diagnose`` on a finished run's final checkpoint, then its export to ``results_dir``; a failed
+    diagnosis costs the figures, not the export."""
     from deploy.diagnose import diagnose
 
     try:
         diagnose(run.path)
     except Exception as e:  # noqa: BLE001 - the run itself finished; say why its diagnosis is missing
         log.warning("diagnosis of %s failed: %s", run.path.name, e)
+    export_run(run, results_dir)
 
 
 def default_campaign_dir(spec: CampaignSpec) -> Path:
@@ -129,7 +131,7 @@ class _Grid:
             elif self.runs[p.name].config_path.is_file():
                 check_unchanged(p, self.runs[p.name])
                 if self.results_dir and self.runs[p.name].summary_path.is_file():
-                    export_run(self.runs[p.name], self.results_dir)  # finished before results_dir was set
+                    _export(self.runs[p.name], self.results_dir)  # finished before results_dir was set
         self.todo = [p for p in self.points if not self._finished(p)]
         self.done = len(self.points) - len(self.todo)
         self.in_flight: dict[ray.ObjectRef, GridPoint] = {}
@@ -188,8 +190,7 @@ class _Grid:
         self.done += 1
         log_event(self.campaign_dir, run=p.name, event="finished", **info)
         if self.results_dir:
-            _diagnose(self.runs[p.name])
-            export_run(self.runs[p.name], self.results_dir)
+            _export(self.runs[p.name], self.results_dir)
         r = run_progress(self.runs[p.name], set())
         success = "n/a" if r.success != r.success else f"{100 * r.success:.0f}%"
         print(f"[{self.done}/{len(self.points)}] finished {p.name}: final success {success}", flush=True)

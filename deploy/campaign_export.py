@@ -66,15 +66,13 @@ def _tb_scalars(tb_dir: Path) -> list[tuple[str, int, float]]:
 
 def demo_success(run: RunDirectory) -> dict:
     """Offline episodes in the run's store and how many succeeded: a task whose demos fail teaches nothing."""
+    from deploy.diagnose import episode_outcomes
+
     try:
         store = TrajectoryStore.open(run.store_url(load_config_file(run.config_path)), create=False)
     except StoreError as e:
         return {"error": str(e)}
-    metas = [store.meta(eid) for eid in store.episode_ids()]
-    offline = [m for m in metas if m.source == "offline"]
-    online = [m for m in metas if m.source != "offline"]
-    return {"demo_episodes": len(offline), "demo_successes": sum(bool(m.success) for m in offline),
-            "online_episodes": len(online), "online_successes": sum(bool(m.success) for m in online)}
+    return episode_outcomes(store)
 
 
 def eval_filmstrip(run: RunDirectory, path: Path, frames: int = 8) -> bool:

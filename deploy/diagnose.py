@@ -32,18 +32,6 @@ DIAGNOSIS_FILE = "diagnosis.json"
 MAX_EPISODES = 10  # demos and online episodes looked at (the latest online ones)
 
 
-def _reward_ratio(wm, episodes) -> float:
-    from learner.diagnostics import reward_prediction
-
-    mean_reward = float(np.mean(np.concatenate([e.reward[1:] for e in episodes])))
-    model = base = 0.0
-    for ep in episodes:
-        pred, true = reward_prediction(wm, ep)
-        model += float(np.mean((pred[1:] - true[1:]) ** 2))
-        base += float(np.mean((true[1:] - mean_reward) ** 2))
-    return model / base if base > 0 else math.nan
-
-
 def _open_loop_error(wm, episode, context: int = 5) -> tuple[float, float]:
     from learner.diagnostics import open_loop_prediction
 
@@ -52,22 +40,13 @@ def _open_loop_error(wm, episode, context: int = 5) -> tuple[float, float]:
     return float(error[:context].mean()), float(error[context:].mean())
 
 
-def _log_likelihoods(learner, episodes) -> tuple[float, float]:
-    import torch
-
-    from learner.diagnostics import posterior
-
-    feats, actions = [], []
-    for ep in episodes:
-        post, action = posterior(learner.world_model, ep)
-        feats.append(post.feat[:-1])
-        actions.append(action[1:])
-    feat, action = torch.cat(feats), torch.cat(actions)
-    shuffled = feat[torch.randperm(len(feat), generator=torch.Generator().manual_seed(0))]
-    with torch.no_grad():
-        return float(learner.agent.actor(feat).log_prob(action).mean()), float(
-            learner.agent.actor(shuffled).log_prob(action).mean()
-        )
+def episode_outcomes(store: TrajectoryStore) -> dict:
+    """Offline (demo) and online episodes in ``store`` and how many of each succeeded."""
+    metas = [store.meta(eid) for eid in store.episode_ids()]
+    offline = [m for m in metas if m.source == "offline"]
+    online = [m for m in metas if m.source != "offline"]
+    return {"demo_episodes": len(offline), "demo_successes": sum(bool(m.success) for m in offline),
+            "online_episodes": len(online), "online_successes": sum(bool(m.success) for m in online)}
 
 
 def diagnose(run_path: str | Path) -> dict:
@@ -76,7 +55,7 @@ def diagnose(run_path: str | Path) -> dict:
 
     from common.tasks import task_spec
     from deploy.checkpoints import load_policy_learner, resolve_checkpoint
-    from learner.diagnostics import reward_prediction
+    from learner.diagnostics import expert_log_likelihood, reward_mse_ratio, reward_prediction
 
     run, cfg = RunDirectory.open(run_path)
     source = resolve_checkpoint(run.path)
@@ -87,23 +66,15 @@ def diagnose(run_path: str | Path) -> dict:
         store = TrajectoryStore.open(run.store_url(cfg), create=False)
     except Exception as e:
         raise UserError(f"{run.path}: cannot open the run's store ({e}); diagnose needs it") from None
-    metas = {eid: store.meta(eid) for eid in store.episode_ids()}
-    demo_ids = [eid for eid, m in metas.items() if m.source == "offline"]
-    online_ids = [eid for eid, m in metas.items() if m.source != "offline"]
-    demos = [store.read(eid) for eid in demo_ids[:MAX_EPISODES]]
-    online = [store.read(eid) for eid in online_ids[-MAX_EPISODES:]]
+    sources = {eid: store.meta(eid).source for eid in store.episode_ids()}
+    demos = [store.read(eid) for eid, src in sources.items() if src == "offline"][:MAX_EPISODES]
+    online = [store.read(eid) for eid in [e for e, src in sources.items() if src != "offline"][-MAX_EPISODES:]]
     torch.manual_seed(0)  # the posterior samples its latents: fixed noise, repeatable figures
-    result: dict = {
-        "run": run.path.name,
-        "checkpoint_step": step,
-        "demo_episodes": len(demo_ids),
-        "demo_successes": sum(bool(metas[e].success) for e in demo_ids),
-        "online_episodes": len(online_ids),
-        "online_successes": sum(bool(metas[e].success) for e in online_ids),
-    }
+    result: dict = {"run": run.path.name, "checkpoint_step": step, **episode_outcomes(store)}
     with torch.no_grad():
         if demos:
-            result["demo_reward_mse_ratio"] = _reward_ratio(learner.world_model, demos)
+            mean_reward = float(np.mean(np.concatenate([e.reward[1:] for e in demos])))
+            result["demo_reward_mse_ratio"] = reward_mse_ratio(learner.world_model, demos, mean_reward)
             context, imagined = _open_loop_error(learner.world_model, demos[0])
             result["open_loop_error_context"], result["open_loop_error_imagined"] = context, imagined
         if online:
@@ -111,8 +82,9 @@ def diagnose(run_path: str | Path) -> dict:
             result["online_max_predicted_reward"] = float(max(p.max() for p in predicted))
             result["online_max_true_reward"] = float(max(ep.reward.max() for ep in online))
     if demos:
-        own, other = _log_likelihoods(learner, demos)
-        result["demo_action_loglik"], result["demo_action_loglik_other_state"] = own, other
+        wm, actor = learner.world_model, learner.agent.actor
+        result["demo_action_loglik"] = expert_log_likelihood(wm, actor, demos)
+        result["demo_action_loglik_other_state"] = expert_log_likelihood(wm, actor, demos, other_state=True)
     (run.path / DIAGNOSIS_FILE).write_text(json.dumps(result, indent=2) + "\n")
     return result
 

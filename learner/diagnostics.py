@@ -72,6 +72,32 @@ def reward_prediction(wm: WorldModel, episode: Episode) -> tuple[np.ndarray, np.
     return wm.reward(post.feat).float().cpu().numpy(), episode.reward.astype(np.float32)
 
 
+def reward_mse_ratio(wm: WorldModel, episodes: list[Episode], mean_reward: float) -> float:
+    """MSE of the predicted rewards along ``episodes`` over that of the constant ``mean_reward`` (steps 1..T):
+    well under 1, the model tracks the reward; about 1, it is no better than a constant."""
+    model = base = 0.0
+    for ep in episodes:
+        pred, true = reward_prediction(wm, ep)
+        model += float(np.mean((pred[1:] - true[1:]) ** 2))
+        base += float(np.mean((true[1:] - mean_reward) ** 2))
+    return model / base if base > 0 else float("nan")
+
+
+@torch.no_grad()
+def expert_log_likelihood(wm: WorldModel, actor, episodes: list[Episode], other_state: bool = False) -> float:
+    """Mean log pi(a_{t+1} | s_t) of the episodes' actions on their posterior states; with ``other_state``
+    s_t is another step's (a fixed permutation), which keeps the actions' overall fit but not the state."""
+    feats, actions = [], []
+    for ep in episodes:
+        post, action = posterior(wm, ep)
+        feats.append(post.feat[:-1])
+        actions.append(action[1:])
+    feat, action = torch.cat(feats), torch.cat(actions)
+    if other_state:
+        feat = feat[torch.randperm(len(feat), generator=torch.Generator().manual_seed(0))]
+    return float(actor(feat).log_prob(action).mean())
+
+
 def reward_plot(episodes: list[Episode], wm: WorldModel) -> np.ndarray:
     """A matplotlib figure of predicted vs true reward, as an (H, W, 3) uint8 image."""
     import matplotlib

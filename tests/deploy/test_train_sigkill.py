@@ -77,7 +77,9 @@ def test_sigkilled_run_resumes_to_the_same_counters(tmp_path):
     assert len(online) == target  # none lost from the store's count, none collected twice
     assert sum(store.meta(eid).source == "offline" for eid in ids) == 2
     assert (run / "summary.txt").is_file()
-    # the wall time is summed over the two processes, up to the checkpoint the kill left
+    # the checkpoint records the run's wall time, and the summary does not restart it from 0 at the resume
+    # (a summary that forgot the first process would still pass when the resumed part took longer than
+    # the part before the kill: this guards the recording and a reset, not the sum itself)
     assert killed_at["wall_seconds"] > 5
     minutes = float(re.search(r"wall time\s+([\d.]+) min", (run / "summary.txt").read_text()).group(1))
     assert minutes * 60 >= killed_at["wall_seconds"] - 3  # 0.1-minute rounding

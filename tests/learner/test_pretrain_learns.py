@@ -41,7 +41,8 @@ import torch
 
 from actors.collect import collect_demos
 from common.config_loading import load_config
-from learner.diagnostics import posterior, reward_prediction
+from learner import diagnostics
+from learner.diagnostics import reward_mse_ratio, reward_prediction
 from learner.learner import Learner
 from storage import Sampler, TrajectoryStore
 
@@ -58,13 +59,8 @@ BC_MARGIN_OVER_INITIAL = 1.0  # nats; measured 3.4 / 4.0 / 3.4
 
 def reward_ratio(learner: Learner, train, held) -> float:
     """Held-out MSE of the predicted rewards over that of the training demos' mean reward."""
-    mean_reward = np.mean(np.concatenate([e.reward[1:] for e in train]))
-    model = base = 0.0
-    for ep in held:
-        pred, true = reward_prediction(learner.world_model, ep)
-        model += np.mean((pred[1:] - true[1:]) ** 2)
-        base += np.mean((true[1:] - mean_reward) ** 2)
-    return float(model / base)
+    mean_reward = float(np.mean(np.concatenate([e.reward[1:] for e in train])))
+    return reward_mse_ratio(learner.world_model, held, mean_reward)
 
 
 def predicted_rewards(learner: Learner, episode) -> np.ndarray:
@@ -78,18 +74,9 @@ def reverse_frames(episode):
     return dataclasses.replace(episode, image=episode.image[::-1].copy())
 
 
-@torch.no_grad()
 def expert_log_likelihood(learner: Learner, held, other_state: bool = False) -> float:
     """Mean log pi(a_{t+1} | s_t) of the held-out demos' actions; with ``other_state`` s_t is another step's."""
-    feats, actions = [], []
-    for ep in held:
-        post, action = posterior(learner.world_model, ep)
-        feats.append(post.feat[:-1])
-        actions.append(action[1:])
-    feat, action = torch.cat(feats), torch.cat(actions)
-    if other_state:
-        feat = feat[torch.randperm(len(feat), generator=torch.Generator().manual_seed(0))]
-    return float(learner.agent.actor(feat).log_prob(action).mean())
+    return diagnostics.expert_log_likelihood(learner.world_model, learner.agent.actor, held, other_state)
 
 
 @pytest.fixture(scope="module")
