@@ -8,6 +8,7 @@
       diagnosis.json     `moto diagnose` on its final checkpoint (reward tracking, open loop, imitation)
       final_eval.png     8 frames of the last evaluation's first episode: what the final policy does
       success_curve.png  the run's own plot
+      progress.json      the final checkpoint's counters (learner steps, episodes), for `moto campaign status`
       summary.txt        written last: its presence means "this run is finished"
 
 The layout is a campaign directory's, so ``moto report <results_dir>`` draws the study from these files
@@ -30,6 +31,8 @@ from deploy.run_dir import RunDirectory
 from storage import StoreError, TrajectoryStore
 
 SMALL_FILES = ("config.yaml", "curves.csv", "success_curve.png", "diagnosis.json")
+PROGRESS_FILE = "progress.json"
+PROGRESS_COUNTERS = ("offline_done", "online_done", "episodes", "env_steps")
 MAX_POINTS_PER_TAG = 40  # scalars.csv keeps this many evenly spaced points of each tag
 # the learner's own losses and diagnostics (the driver's driver/* copies of a few are left out), evaluation
 # and training-episode outcomes
@@ -107,6 +110,11 @@ def export_run(run: RunDirectory, results_dir: str | Path) -> RunDirectory:
         writer.writerow(["tag", "step", "value"])
         writer.writerows((tag, step, f"{value:.6g}") for tag, step, value in _tb_scalars(run.tb_dir))
     eval_filmstrip(run, staging / "final_eval.png")
+    checkpoint = run.latest_checkpoint()
+    if checkpoint:
+        schedule = RunDirectory.read_schedule(checkpoint)
+        counters = {k: schedule[k] for k in PROGRESS_COUNTERS}
+        (staging / PROGRESS_FILE).write_text(json.dumps(counters) + "\n")
     (staging / "demos.json").write_text(json.dumps(demo_success(run)) + "\n")
     shutil.copy2(run.summary_path, staging / "summary.txt")
     shutil.rmtree(target.path, ignore_errors=True)

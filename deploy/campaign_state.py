@@ -66,8 +66,12 @@ def run_progress(run: RunDirectory, running: set[str]) -> RunProgress:
     progress.learner_target = cfg.offline_steps + progress.episodes_target * cfg.updates_per_episode
     checkpoint = run.latest_checkpoint()
     schedule = RunDirectory.read_schedule(checkpoint) if checkpoint else {}
+    exported_counters = run.path / "progress.json"  # an exported run keeps its counters, not its checkpoints
+    if not checkpoint and exported_counters.is_file():
+        schedule = json.loads(exported_counters.read_text())
     if checkpoint:
         progress.checkpoint = checkpoint.name
+    if schedule:
         progress.learner_steps = schedule["offline_done"] + schedule["online_done"]
         progress.episodes = schedule["episodes"]
     progress.success = _last_success(run, schedule)

@@ -65,8 +65,10 @@ def test_export_copies_the_small_files_and_thins_the_scalars(study, tmp_path):
     run = finish(points[0], 0.8)
     out = export_run(run, spec.results_dir)
     assert sorted(p.name for p in out.path.iterdir()) == [
-        "config.yaml", "curves.csv", "demos.json", "final_eval.png", "scalars.csv", "summary.txt"
+        "config.yaml", "curves.csv", "demos.json", "final_eval.png", "progress.json", "scalars.csv", "summary.txt"
     ]  # no store, checkpoints, tb or videos
+    assert json.loads((out.path / "progress.json").read_text()) == {
+        "offline_done": 300, "online_done": 40, "episodes": 10, "env_steps": 1000}
     strip = np.asarray(Image.open(out.path / "final_eval.png"))
     assert strip.shape == (16, 8 * 16, 3)  # 8 frames of the last evaluation, first and last included
     assert [int(strip[0, 16 * k, 0]) for k in (0, 7)] == [0, 180]
@@ -103,6 +105,8 @@ def test_a_fresh_checkout_skips_the_exported_runs_and_reports_them(study, tmp_pa
     assert [p.name for p in grid.todo] == [p.name for p in points[2:]] and grid.done == 2
     lines = status_table(expand(spec, fresh), fresh, set(), spec.results_dir).splitlines()
     assert lines[-1] == "2 finished, 0 running, 0 interrupted, 2 pending  (4 runs)"
+    exported_rows = [line for line in lines if points[0].name in line or points[1].name in line]
+    assert len(exported_rows) == 2 and all("340/340" in r and "10/10" in r for r in exported_rows), lines
 
     report = write_report(spec.results_dir, tmp_path / "report")
     text = report.read_text()
