@@ -119,9 +119,11 @@ class LoggingConfig:
 class PerfConfig:
     """Speed switches; each is measured by `moto bench learner`."""
 
-    # Each applies on any device; they pay on CUDA (bf16 also on CPUs with AMX / AVX512-BF16).
-    # `moto bench learner --switches` measures the speedup of each on the machine at hand.
-    amp_bf16: bool = False  # bf16 autocast of the forward passes (weights and optimiser stay fp32)
+    # Each applies on any device. `moto bench learner --switches` measures each on the machine at hand.
+    # bf16 autocast of the forward passes (weights and optimiser stay fp32). null (automatic) = on where the
+    # hardware computes bf16 natively (CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX), off
+    # elsewhere (emulated bf16 is slower than fp32); true / false force it
+    amp_bf16: bool | None = None
     # channels-last memory format for the encoder and decoder convolutions: on by default, the CPU's
     # convolutions run faster in it (small world-model update 6.37 -> 6.11 CPU-s, tiny 0.34 -> 0.31)
     channels_last: bool = True

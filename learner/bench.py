@@ -3,7 +3,8 @@ cost of the prior ensemble (7 members / 1 member).
 
 Behaviour = imagination + critic and actor losses and steps. Equal work (the default) means the
 peer yardstick's: 16 x 50 batch, H = 15, imagination from every one of the 800 posterior states;
-``--starts N`` times N subsampled starts instead and says so in the result."""
+``--starts N`` times N subsampled starts instead and says so in the result. Where the default update
+runs in bf16 (``perf.amp_bf16`` automatic on bf16 hardware), the fp32 update is timed beside it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import torch
 from common.batch import Batch
 from common.config import MotoConfig
 from common.config_loading import load_config
-from learner.learner import Learner
+from learner.learner import Learner, resolve_device
+from learner.precision import use_bf16
 from learner.service import LEARNER_SPEED
 
 ACTION_DIM = 4
@@ -120,12 +122,11 @@ def run(args: argparse.Namespace) -> dict:
         overrides.append(f"perf.torch_threads={threads}")
     reps, warmup = (3, 2) if quick else (5, 2)
     cfg = load_config(overrides)
-    timers = time_learners(
-        {"seven": load_config(overrides + ["model.ensemble=7"]), "one": load_config(overrides + ["model.ensemble=1"])},
-        reps,
-        warmup,
-        device,
-    )
+    learners = {"seven": overrides + ["model.ensemble=7"], "one": overrides + ["model.ensemble=1"]}
+    bf16 = use_bf16(cfg.perf.amp_bf16, resolve_device(device))
+    if bf16:  # the default update runs in bf16 here: time the fp32 one beside it (what other machines get)
+        learners["fp32"] = overrides + ["model.ensemble=7", "perf.amp_bf16=false"]
+    timers = time_learners({name: load_config(o) for name, o in learners.items()}, reps, warmup, device)
     seven, one = timers["seven"], timers["one"]
     n_states = cfg.algo.batch_size * cfg.algo.seq_len
     n_starts = starts if 0 < starts < n_states else n_states
@@ -148,7 +149,16 @@ def run(args: argparse.Namespace) -> dict:
         LEARNER_SPEED: round(1.0 / seven.median("step"), 3),  # the one name of learner speed
         "total_s_1_member": round(one.median("step"), 3),
         "ensemble_overhead": round(seven.median("step") / one.median("step"), 3),
+        "amp_bf16": seven.learner.bf16,  # perf.amp_bf16 as resolved on this device (learner/precision.py)
     }
+    if bf16:
+        fp32 = timers["fp32"]
+        result.update(
+            fp32_world_model_s=round(fp32.median("model"), 3),
+            fp32_behaviour_s=round(fp32.median("behaviour"), 3),
+            fp32_total_s=round(fp32.median("step"), 3),
+            bf16_speedup=round(fp32.median("step") / seven.median("step"), 3),
+        )
     if getattr(args, "switches", False):
         result.update(switch_speedups(overrides, reps, device))
     return result

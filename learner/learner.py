@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import shutil
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from common.errors import UserError
 from common.networks import PolicyNet, RSSMState
 from learner.actor_critic import ActorCritic, RealTransitions
 from learner.imagination import imagine, imagine_step
+from learner.precision import bf16_hardware, use_bf16
 from learner.world_model import WorldModel
 
 CHECKPOINT_FORMAT = 2  # 2: the critics and their targets are one batched module (learner/critics.py)
@@ -101,6 +103,9 @@ class Learner:
         self.world_model = WorldModel(cfg.model, cfg.algo, self.policy_net).to(self.device)
         self.agent = ActorCritic(cfg.model, cfg.algo, self.policy_net).to(self.device)
         perf = cfg.perf
+        self.bf16 = use_bf16(perf.amp_bf16, self.device)
+        why = "set" if perf.amp_bf16 is not None else (bf16_hardware(self.device) or "no bf16 hardware")
+        logging.getLogger("moto.learner").info("bf16 autocast %s (%s)", "on" if self.bf16 else "off", why)
         if perf.channels_last:
             self.world_model.encoder.to(memory_format=torch.channels_last)
             self.world_model.decoder.to(memory_format=torch.channels_last)
@@ -127,7 +132,7 @@ class Learner:
         self.step = 0
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.cfg.perf.amp_bf16:
+        if self.bf16:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 

@@ -37,8 +37,14 @@ def test_default_is_equal_work_with_the_three_parts(monkeypatch):
     assert result["torch_threads"] == 1
     # what was timed: one update of a 7-member and one of a 1-member learner, each imagining H = 15 steps
     # from all 64 starts (quick: 4 x 16; the full bench's 16 x 50 gives the peer's 800 the same way)
-    assert sorted(imagined) == [(1, 64, 15), (7, 64, 15)]
+    # (and, where the default runs in bf16, the same 7-member update in fp32 beside it)
+    assert sorted(imagined) == [(1, 64, 15)] + [(7, 64, 15)] * (2 if result["amp_bf16"] else 1)
     seven, one = timers["seven"], timers["one"]
+    assert result["amp_bf16"] == seven.learner.bf16
+    if result["amp_bf16"]:
+        fp32 = timers["fp32"].learner
+        assert not fp32.bf16 and fp32.world_model.rssm.prior_ensemble.members == 7
+        assert result["bf16_speedup"] == pytest.approx(result["fp32_total_s"] / result["total_s"], rel=0.05)
     assert seven.learner.world_model.rssm.prior_ensemble.members == 7
     assert one.learner.world_model.rssm.prior_ensemble.members == 1
     # each figure is its own learner's measurement, not the other's
@@ -60,4 +66,5 @@ def test_subsampled_starts_are_labelled(monkeypatch):
     result, _, imagined = _run(monkeypatch, 8)
     assert result["imagination_starts"] == 8
     assert result["work"].startswith("SUBSAMPLED") and "8 of 64" in result["work"]
-    assert sorted(imagined) == [(1, 8, 15), (7, 8, 15)]  # the label says what was run
+    sevens = 2 if result["amp_bf16"] else 1  # bf16 by default here: the fp32 update is timed beside it
+    assert sorted(imagined) == [(1, 8, 15)] + [(7, 8, 15)] * sevens  # the label says what was run

@@ -77,3 +77,25 @@ def test_compile_on_cpu_without_a_compiler_is_a_clear_error(monkeypatch):
     monkeypatch.setattr("learner.learner.shutil.which", lambda name: None)
     with pytest.raises(UserError, match=r"needs a C\+\+ compiler.*perf.compile=false"):
         Learner(tiny_config("perf.compile=true"), ACTION_DIM, device="cpu")
+
+
+@pytest.mark.parametrize(
+    "setting, avx512_bf16, expected",
+    [("null", True, True), ("null", False, False), ("false", True, False), ("true", False, True)],
+)
+def test_automatic_bf16_is_on_exactly_where_the_cpu_computes_bf16(monkeypatch, setting, avx512_bf16, expected):
+    """perf.amp_bf16=null (the default) follows the CPU's bf16 instructions; true / false force it."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    learner = Learner(tiny_config(f"perf.amp_bf16={setting}"), ACTION_DIM, device="cpu")
+    assert learner.bf16 is expected
+    dtypes = []
+    learner.world_model.reward_head.register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
+    learner.train_step(random_batch(learner.cfg, seed=0))
+    assert (torch.bfloat16 in dtypes) is expected
+
+
+def test_the_default_config_leaves_bf16_to_the_hardware():
+    from common.config_loading import load_config
+
+    assert load_config([]).perf.amp_bf16 is None

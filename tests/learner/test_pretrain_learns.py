@@ -31,6 +31,12 @@ run, not made here) scored 0.50 / 0.32 / 0.56 in a measurement outside this modu
 0.46 / 0.75 there): the pre-trained policy beat it on every seed, but by only 0.14 - 0.31 nats, too thin
 for a guard. Thresholds: margin over another step's state > 0.25 (2x under the worst seed), over the
 initial policy > 1.0. Re-measure: set SEED and print the figures of the failure messages.
+
+The figures above are fp32. The guard runs the default config, so on a CPU with bf16 instructions it
+runs the bf16 update (``perf.amp_bf16`` automatic). Measured there (2026-12-02, seeds 0 / 1 / 2): reward
+ratio 0.112 / 0.362 / 0.083, frames-reversed change 0.455 / 0.020 / 0.472, margins over another step's
+state 1.07 / 0.56 / 0.71 and over the initial policy 3.39 / 4.05 / 3.37 nats: within a few hundredths of
+fp32, and inside the same thresholds.
 """
 
 import dataclasses

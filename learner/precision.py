@@ -1,0 +1,30 @@
+"""Where the learner runs its forward passes in bf16 (``perf.amp_bf16``; weights and Adam stay fp32).
+
+bf16 autocast halves the bytes every matmul and convolution moves and, on hardware with bf16 arithmetic
+(CUDA GPUs from Ampere on; x86 CPUs with AVX512-BF16 or AMX), runs them at up to twice the fp32 rate. On
+a CPU without those instructions torch emulates bf16 and the update gets *slower*, so the automatic
+setting turns it on only where the hardware has it. tests/learner/test_perf_switches.py bounds how far a
+bf16 update drifts from the fp32 one.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def bf16_hardware(device: torch.device) -> str:
+    """Why ``device`` computes bf16 natively ("" when it does not)."""
+    if device.type == "cuda":
+        return "CUDA bf16" if torch.cuda.is_bf16_supported() else ""
+    if device.type == "cpu":
+        cpu = torch.cpu
+        if getattr(cpu, "_is_amx_tile_supported", lambda: False)():
+            return "CPU AMX"
+        if getattr(cpu, "_is_avx512_bf16_supported", lambda: False)():
+            return "CPU AVX512-BF16"
+    return ""
+
+
+def use_bf16(setting: bool | None, device: torch.device) -> bool:
+    """``perf.amp_bf16``: True / False as set; None (automatic) = on where the hardware computes bf16."""
+    return bool(bf16_hardware(device)) if setting is None else setting
