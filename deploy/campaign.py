@@ -18,14 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import ray
-from omegaconf import OmegaConf
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from common.config import MotoConfig
 from common.config_loading import load_config_file
 from common.errors import UserError
 from deploy.campaign_export import export_run, exported_run, is_exported
-from deploy.campaign_spec import CampaignSpec, GridPoint, expand, load_spec
+from deploy.campaign_spec import CampaignSpec, GridPoint, expand, flat_config, load_spec
 from deploy.campaign_state import log_event, run_progress, status_table, write_heartbeat
 from deploy.demos import count_demos
 from deploy.offline_data import default_offline_url
@@ -73,20 +72,9 @@ def default_campaign_dir(spec: CampaignSpec) -> Path:
     return Path("runs") / "campaigns" / spec.name
 
 
-def _flat(cfg: MotoConfig) -> dict:
-    return _flatten(OmegaConf.to_container(OmegaConf.structured(cfg)))  # type: ignore[arg-type]
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out: dict = {}
-    for k, v in d.items():
-        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
 def check_unchanged(point: GridPoint, run: RunDirectory) -> None:
     """A run started under an older spec must not be resumed as if it were the new one."""
-    saved, wanted = _flat(load_config_file(run.config_path)), _flat(point.config())
+    saved, wanted = flat_config(load_config_file(run.config_path)), flat_config(point.config())
     changed = [k for k in wanted if k not in NOT_PART_OF_THE_EXPERIMENT and saved.get(k) != wanted[k]]
     if changed:
         diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {wanted[k]!r}" for k in changed[:5])

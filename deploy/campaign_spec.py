@@ -195,8 +195,32 @@ def expand(spec: CampaignSpec, campaign_dir: str | Path) -> list[GridPoint]:
     points: dict[str, GridPoint] = {}
     for grid in spec.subgrids():
         for point in _expand_grid(spec, grid, runs_dir(Path(campaign_dir))):
-            points.setdefault(point.name, point)
+            first = points.setdefault(point.name, point)
+            if first.config() != point.config():
+                # a run's name is task-ablation-size-seed: a variant under the same name would be skipped
+                # as "already run" and its results silently be the other run's
+                raise CampaignSpecError(
+                    f"two grids name run {point.name} with different settings ({_differences(first, point)}); "
+                    "a campaign runs each name once, so put the variant in a campaign spec of its own"
+                )
     return list(points.values())
+
+
+def flat_config(cfg: MotoConfig) -> dict:
+    """A config as {"section.key": value}, for naming what differs between two of them."""
+    return _flatten(OmegaConf.to_container(OmegaConf.structured(cfg)))  # type: ignore[arg-type]
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out: dict = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _differences(a: GridPoint, b: GridPoint) -> str:
+    flat_a, flat_b = flat_config(a.config()), flat_config(b.config())
+    return ", ".join(f"{k}: {flat_a[k]!r} vs {flat_b.get(k)!r}" for k in flat_a if flat_a[k] != flat_b.get(k))
 
 
 def _expand_grid(spec: CampaignSpec, grid: SubGrid, root: Path) -> list[GridPoint]:

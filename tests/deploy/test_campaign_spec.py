@@ -93,8 +93,9 @@ def test_missing_spec_file_says_where_examples_are(tmp_path):
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
 def test_shipped_specs_expand(path, tmp_path):
     points = expand(load_spec(path), tmp_path)
-    size = "tiny" if path.stem == "cpu-study" else "paper"  # the CPU study is the one tiny-model spec
-    assert len(points) >= 4 and all(p.config().size == size for p in points)
+    cpu_study = path.stem.startswith("cpu-study")  # the CPU study and its follow-ups: the tiny model
+    assert len(points) >= (2 if cpu_study else 4)
+    assert all(p.config().size == ("tiny" if cpu_study else "paper") for p in points)
 
 
 def test_cpu_study_spec_is_the_issue_grid(tmp_path):
@@ -161,3 +162,15 @@ def test_grids_add_runs_once_each_with_their_own_overrides(tmp_path):
 def test_a_bad_grid_is_named(tmp_path, grid, message):
     with pytest.raises(CampaignSpecError, match=message.replace("[", r"\[").replace("]", r"\]")):
         expand(load_spec(write(tmp_path, f"tasks: [metaworld/drawer-open]\ngrids:\n{grid}\n")), tmp_path)
+
+
+def test_two_grids_giving_one_run_different_settings_is_an_error(tmp_path):
+    """A run's name is task-ablation-size-seed: a second grid's variant of it (here: 5x the online steps)
+    would be skipped as already run, and the study would report the first run's result for it."""
+    spec = (
+        "tasks: [metaworld/coffee-push]\noverrides: [schedule.online_steps=40]\n"
+        "grids:\n  - tasks: [metaworld/coffee-push]\n    overrides: [schedule.online_steps=200]\n"
+    )
+    with pytest.raises(CampaignSpecError, match=r"run metaworld-coffee-push-full-\w+-s0 .*"
+                       r"schedule.online_steps: 40 vs 200.*campaign spec of its own"):
+        expand(load_spec(write(tmp_path, spec)), tmp_path / "camp")

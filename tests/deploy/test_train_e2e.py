@@ -12,6 +12,7 @@ import time
 
 import pytest
 import ray
+import torch
 
 from common.config_loading import load_config
 from deploy.driver import Driver
@@ -181,6 +182,13 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
     assert state["evals"][-1]["epsilon_u"] >= 0  # the model's uncertainty on the demos reached the curve
     assert (run.tb_dir / "learner").is_dir() and any((run.tb_dir / "driver").iterdir())
     assert "final success" in summary and run.summary_path.read_text() == summary
+    # the summary says in what precision the learner ran: bf16 is automatic, so it depends on the CPU
+    from learner.precision import bf16_hardware
+
+    hardware = bf16_hardware(torch.device("cpu"))
+    learner_line = next(line for line in summary.splitlines() if line.strip().startswith("learner "))
+    expected = f"cpu, bf16 autocast (automatic: {hardware})" if hardware else "cpu, fp32"
+    assert learner_line.split(None, 1)[1] == expected
 
 
 def test_scaling_a_live_run_up_and_down_keeps_the_ratio(ray_session, tmp_path, monkeypatch):
