@@ -318,7 +318,7 @@ class Driver:
             if self.policy_lags
             else "n/a",
             "worker restarts": str(self.worker_restarts),
-            "learner": ray.get(self.learner.precision.remote()),
+            "learner device": ray.get(self.learner.precision.remote()),
             "store": f"{self.store_url}  ({stats.get('episodes')} episodes, {stats.get('frames')} frames)",
         }
         ray.get(self.learner.close.remote())  # flush TensorBoard, stop the sampler's threads

@@ -186,9 +186,9 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
     from learner.precision import bf16_hardware
 
     hardware = bf16_hardware(torch.device("cpu"))
-    learner_line = next(line for line in summary.splitlines() if line.strip().startswith("learner "))
+    (line,) = [line for line in summary.splitlines() if line.strip().startswith("learner device ")]
     expected = f"cpu, bf16 autocast (automatic: {hardware})" if hardware else "cpu, fp32"
-    assert learner_line.split(None, 1)[1] == expected
+    assert line.split("learner device", 1)[1].strip() == expected
 
 
 def test_scaling_a_live_run_up_and_down_keeps_the_ratio(ray_session, tmp_path, monkeypatch):
