@@ -122,7 +122,7 @@ class PerfConfig:
     # Each applies on any device. `moto bench learner --switches` measures each on the machine at hand.
     # bf16 autocast of the forward passes (weights and optimiser stay fp32). null (automatic) = on where the
     # hardware computes bf16 natively (CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX), off
-    # elsewhere (emulated bf16 is slower than fp32); true / false force it
+    # elsewhere (bf16 converted in software gains little or costs time); true / false force it
     amp_bf16: bool | None = None
     # channels-last memory format for the encoder and decoder convolutions: on by default, the CPU's
     # convolutions run faster in it (small world-model update 6.37 -> 6.11 CPU-s, tiny 0.34 -> 0.31)
