@@ -75,7 +75,7 @@ def demo_success(run: RunDirectory) -> dict:
         store = TrajectoryStore.open(run.store_url(load_config_file(run.config_path)), create=False)
     except StoreError as e:
         return {"error": str(e)}
-    return episode_outcomes(store)
+    return episode_outcomes([store.meta(eid) for eid in store.episode_ids()])
 
 
 def eval_filmstrip(run: RunDirectory, path: Path, frames: int = 8) -> bool:

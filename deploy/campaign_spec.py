@@ -196,7 +196,7 @@ def expand(spec: CampaignSpec, campaign_dir: str | Path) -> list[GridPoint]:
     for grid in spec.subgrids():
         for point in _expand_grid(spec, grid, runs_dir(Path(campaign_dir))):
             first = points.setdefault(point.name, point)
-            if first.config() != point.config():
+            if first is not point and first.config() != point.config():
                 # a run's name is task-ablation-size-seed: a variant under the same name would be skipped
                 # as "already run" and its results silently be the other run's
                 raise CampaignSpecError(

@@ -66,7 +66,9 @@ def run_progress(run: RunDirectory, running: set[str]) -> RunProgress:
     progress.learner_target = cfg.offline_steps + progress.episodes_target * cfg.updates_per_episode
     checkpoint = run.latest_checkpoint()
     schedule = RunDirectory.read_schedule(checkpoint) if checkpoint else {}
-    exported_counters = run.path / "progress.json"  # an exported run keeps its counters, not its checkpoints
+    from deploy.campaign_export import PROGRESS_FILE
+
+    exported_counters = run.path / PROGRESS_FILE  # an exported run keeps its counters, not its checkpoints
     if not checkpoint and exported_counters.is_file():
         schedule = json.loads(exported_counters.read_text())
     if checkpoint:

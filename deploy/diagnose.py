@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from common.config_loading import load_config_file
+from common.episode import EpisodeMeta
 from common.errors import UserError
 from deploy.run_dir import RunDirectory
 from storage import TrajectoryStore
@@ -40,9 +41,8 @@ def _open_loop_error(wm, episode, context: int = 5) -> tuple[float, float]:
     return float(error[:context].mean()), float(error[context:].mean())
 
 
-def episode_outcomes(store: TrajectoryStore) -> dict:
-    """Offline (demo) and online episodes in ``store`` and how many of each succeeded."""
-    metas = [store.meta(eid) for eid in store.episode_ids()]
+def episode_outcomes(metas: list[EpisodeMeta]) -> dict:
+    """Offline (demo) and online episodes among ``metas`` (a store's) and how many of each succeeded."""
     offline = [m for m in metas if m.source == "offline"]
     online = [m for m in metas if m.source != "offline"]
     return {"demo_episodes": len(offline), "demo_successes": sum(bool(m.success) for m in offline),
@@ -55,7 +55,7 @@ def diagnose(run_path: str | Path) -> dict:
 
     from common.tasks import task_spec
     from deploy.checkpoints import load_policy_learner, resolve_checkpoint
-    from learner.diagnostics import expert_log_likelihood, reward_mse_ratio, reward_prediction
+    from learner.diagnostics import expert_log_likelihoods, reward_mse_ratio, reward_prediction
 
     run, cfg = RunDirectory.open(run_path)
     source = resolve_checkpoint(run.path)
@@ -66,11 +66,11 @@ def diagnose(run_path: str | Path) -> dict:
         store = TrajectoryStore.open(run.store_url(cfg), create=False)
     except Exception as e:
         raise UserError(f"{run.path}: cannot open the run's store ({e}); diagnose needs it") from None
-    sources = {eid: store.meta(eid).source for eid in store.episode_ids()}
-    demos = [store.read(eid) for eid, src in sources.items() if src == "offline"][:MAX_EPISODES]
-    online = [store.read(eid) for eid in [e for e, src in sources.items() if src != "offline"][-MAX_EPISODES:]]
+    metas = {eid: store.meta(eid) for eid in store.episode_ids()}
+    demos = [store.read(eid) for eid, m in metas.items() if m.source == "offline"][:MAX_EPISODES]
+    online = [store.read(eid) for eid in [e for e, m in metas.items() if m.source != "offline"][-MAX_EPISODES:]]
     torch.manual_seed(0)  # the posterior samples its latents: fixed noise, repeatable figures
-    result: dict = {"run": run.path.name, "checkpoint_step": step, **episode_outcomes(store)}
+    result: dict = {"run": run.path.name, "checkpoint_step": step, **episode_outcomes(list(metas.values()))}
     with torch.no_grad():
         if demos:
             mean_reward = float(np.mean(np.concatenate([e.reward[1:] for e in demos])))
@@ -82,9 +82,8 @@ def diagnose(run_path: str | Path) -> dict:
             result["online_max_predicted_reward"] = float(max(p.max() for p in predicted))
             result["online_max_true_reward"] = float(max(ep.reward.max() for ep in online))
     if demos:
-        wm, actor = learner.world_model, learner.agent.actor
-        result["demo_action_loglik"] = expert_log_likelihood(wm, actor, demos)
-        result["demo_action_loglik_other_state"] = expert_log_likelihood(wm, actor, demos, other_state=True)
+        own, other = expert_log_likelihoods(learner.world_model, learner.agent.actor, demos)
+        result["demo_action_loglik"], result["demo_action_loglik_other_state"] = own, other
     (run.path / DIAGNOSIS_FILE).write_text(json.dumps(result, indent=2) + "\n")
     return result
 

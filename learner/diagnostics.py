@@ -84,18 +84,17 @@ def reward_mse_ratio(wm: WorldModel, episodes: list[Episode], mean_reward: float
 
 
 @torch.no_grad()
-def expert_log_likelihood(wm: WorldModel, actor, episodes: list[Episode], other_state: bool = False) -> float:
-    """Mean log pi(a_{t+1} | s_t) of the episodes' actions on their posterior states; with ``other_state``
-    s_t is another step's (a fixed permutation), which keeps the actions' overall fit but not the state."""
+def expert_log_likelihoods(wm: WorldModel, actor, episodes: list[Episode]) -> tuple[float, float]:
+    """Mean log pi(a_{t+1} | s_t) of the episodes' actions on their posterior states, and the same with s_t
+    another step's (a fixed permutation), which keeps the actions' overall fit but not the state."""
     feats, actions = [], []
     for ep in episodes:
         post, action = posterior(wm, ep)
         feats.append(post.feat[:-1])
         actions.append(action[1:])
     feat, action = torch.cat(feats), torch.cat(actions)
-    if other_state:
-        feat = feat[torch.randperm(len(feat), generator=torch.Generator().manual_seed(0))]
-    return float(actor(feat).log_prob(action).mean())
+    other = feat[torch.randperm(len(feat), generator=torch.Generator().manual_seed(0))]
+    return float(actor(feat).log_prob(action).mean()), float(actor(other).log_prob(action).mean())
 
 
 def reward_plot(episodes: list[Episode], wm: WorldModel) -> np.ndarray:

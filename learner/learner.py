@@ -25,7 +25,7 @@ from common.errors import UserError
 from common.networks import PolicyNet, RSSMState
 from learner.actor_critic import ActorCritic, RealTransitions
 from learner.imagination import imagine, imagine_step
-from learner.precision import bf16_hardware, use_bf16
+from learner.precision import precision_label, use_bf16
 from learner.world_model import WorldModel
 
 CHECKPOINT_FORMAT = 2  # 2: the critics and their targets are one batched module (learner/critics.py)
@@ -104,8 +104,8 @@ class Learner:
         self.agent = ActorCritic(cfg.model, cfg.algo, self.policy_net).to(self.device)
         perf = cfg.perf
         self.bf16 = use_bf16(perf.amp_bf16, self.device)
-        why = "set" if perf.amp_bf16 is not None else (bf16_hardware(self.device) or "no bf16 hardware")
-        logging.getLogger("moto.learner").info("bf16 autocast %s (%s)", "on" if self.bf16 else "off", why)
+        self.precision = precision_label(perf.amp_bf16, self.device)
+        logging.getLogger("moto.learner").info("learner on %s, %s", self.device, self.precision)
         if perf.channels_last:
             self.world_model.encoder.to(memory_format=torch.channels_last)
             self.world_model.decoder.to(memory_format=torch.channels_last)

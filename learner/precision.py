@@ -30,3 +30,11 @@ def bf16_hardware(device: torch.device) -> str:
 def use_bf16(setting: bool | None, device: torch.device) -> bool:
     """``perf.amp_bf16``: True / False as set; None (automatic) = on where the hardware computes bf16."""
     return bool(bf16_hardware(device)) if setting is None else setting
+
+
+def precision_label(setting: bool | None, device: torch.device) -> str:
+    """What ``use_bf16`` chose and why, for the log and the run summary: "fp32",
+    "bf16 autocast (automatic: CPU AVX512-BF16)" or "bf16 autocast (set by perf.amp_bf16)"."""
+    if not use_bf16(setting, device):
+        return "fp32"
+    return f"bf16 autocast ({'set by perf.amp_bf16' if setting else 'automatic: ' + bf16_hardware(device)})"

@@ -122,13 +122,7 @@ class LearnerService:
 
     def precision(self) -> str:
         """Where and in what precision the updates run, for the run summary (bf16 is automatic per device)."""
-        from learner.precision import bf16_hardware
-
-        learner = self.learner
-        if not learner.bf16:
-            return f"{learner.device}, fp32"
-        why = "set by perf.amp_bf16" if self.cfg.perf.amp_bf16 else f"automatic: {bf16_hardware(learner.device)}"
-        return f"{learner.device}, bf16 autocast ({why})"
+        return f"{self.learner.device}, {self.learner.precision}"
 
     def save(self, directory: str) -> int:
         self.learner.save(str(Path(directory) / CHECKPOINT_FILE))

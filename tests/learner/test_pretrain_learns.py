@@ -82,7 +82,8 @@ def reverse_frames(episode):
 
 def expert_log_likelihood(learner: Learner, held, other_state: bool = False) -> float:
     """Mean log pi(a_{t+1} | s_t) of the held-out demos' actions; with ``other_state`` s_t is another step's."""
-    return diagnostics.expert_log_likelihood(learner.world_model, learner.agent.actor, held, other_state)
+    own, other = diagnostics.expert_log_likelihoods(learner.world_model, learner.agent.actor, held)
+    return other if other_state else own
 
 
 @pytest.fixture(scope="module")
