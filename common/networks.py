@@ -74,10 +74,14 @@ class PriorEnsemble(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         # h: (N, D) -> logits of every member (M, N, out)
-        m = self.members
-        x = torch.baddbmm(self.b1.unsqueeze(1), h.unsqueeze(0).expand(m, -1, -1), self.w1)  # (M, N, H)
+        m, d, hidden = self.w1.shape
+        # every member reads the same h: the first layer is one (N, D) x (D, M*H) matmul, whose
+        # backward sums the members' input gradients inside the matmul (a batched matmul on an
+        # expanded h would materialise M copies of h and its gradient)
+        w1 = self.w1.transpose(0, 1).reshape(d, m * hidden)
+        x = torch.addmm(self.b1.reshape(-1), h, w1).reshape(-1, m, hidden).transpose(0, 1)  # (M, N, H)
         if self.norm == "layer":
-            x = F.layer_norm(x, x.shape[-1:]) * self.ln_w.unsqueeze(1) + self.ln_b.unsqueeze(1)
+            x = torch.addcmul(self.ln_b.unsqueeze(1), F.layer_norm(x, (hidden,)), self.ln_w.unsqueeze(1))
         x = F.elu(x)
         return torch.baddbmm(self.b2.unsqueeze(1), x, self.w2)  # (M, N, out)
 

@@ -21,53 +21,53 @@ from learner.world_model import WorldModel
 
 
 class _MemberStd(torch.autograd.Function):
-    """Population std over the leading (member) axis with a hand-written backward.
+    """Population std over the leading (member) axis, and optionally the logits of one member per row.
 
-    d std / d l_i = (l_i - mean) / (M std): one pass over the (M, N, D) logits instead of autograd's
-    chain through sub / mean / mul / sum / where / sqrt (each a full pass, plus zero-filled buffers);
-    the penalty's backward was the largest cost of the behaviour update at full imagination.
-    Entries with std = 0 (identical members) get a zero gradient (sqrt's is infinite there)."""
+    Memory traffic, not arithmetic, is the cost here (the (M, N, S*C) logits are the largest tensor of
+    an imagined step), so both passes go member by member over the logits once, in fp32 whatever the
+    logits' dtype (bf16 under autocast): the forward accumulates d_i = l_i - l_1 and d_i^2, the
+    backward writes d std / d l_i = (l_i - mean) / (M std) straight into the gradient.
 
-    @staticmethod
-    def forward(ctx, logits: torch.Tensor) -> torch.Tensor:
-        m = logits.shape[0]
-        shifted = logits - logits[:1]  # std is shift-invariant; identical members -> exact zeros
-        dev = shifted - shifted.mean(0, keepdim=True)
-        std = dev.square().sum(0).div_(m).sqrt_()
-        ctx.save_for_backward(dev, std)
-        return std
+    var = E[d^2] - E[d]^2 is safe from cancellation because the shift l_1 is itself a member:
+    (l_1 - mean)^2 <= (M - 1) var, so E[d^2] = var + (l_1 - mean)^2 <= M var and the rounding error
+    stays below M float32 epsilons of var. Identical members give d = 0, so exactly 0 (and a zero
+    gradient, where sqrt's would be infinite). ``idx`` (N,) long or None: the picked rows' gradient is
+    added into the same buffer instead of autograd zero-filling a second (M, N, ...) one."""
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        dev, std = ctx.saved_tensors
-        scale = torch.where(std > 0, grad / (std * dev.shape[0]), torch.zeros_like(std))
-        return dev * scale
-
-
-class _MemberStdAndPick(torch.autograd.Function):
-    """``_MemberStd`` and the logits of one member per row (``idx``) from one saved tensor: the
-    backward writes the picked rows' gradient into the std's gradient buffer in place, instead of
-    autograd zero-filling a second (M, N, D) buffer for the indexing and adding the two."""
-
-    @staticmethod
-    def forward(ctx, logits: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(ctx, logits: torch.Tensor, idx: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         m, n = logits.shape[:2]
-        rows = torch.arange(n, device=logits.device)
-        shifted = logits - logits[:1]
-        dev = shifted - shifted.mean(0, keepdim=True)
-        std = dev.square().sum(0).div_(m).sqrt_()
-        ctx.save_for_backward(dev, std, idx, rows)
-        return std, logits[idx, rows]
+        first = logits[0].to(torch.promote_types(logits.dtype, torch.float32))
+        total, total_sq = torch.zeros_like(first), torch.zeros_like(first)
+        for i in range(1, m):
+            d = logits[i] - first  # promoted to fp32 within the one pass
+            total += d
+            total_sq.addcmul_(d, d)
+        mean_d = total.div_(m)
+        std = total_sq.div_(m).sub_(mean_d.square()).clamp_min_(0.0).sqrt_()
+        centre = mean_d.add_(first)
+        rows = None
+        if idx is not None:
+            rows = idx * n + torch.arange(n, device=logits.device)  # row of (member idx[r], r) in (M*N, ...)
+            picked = logits.reshape(m * n, -1).index_select(0, rows).reshape(logits.shape[1:])
+        else:
+            picked = logits.new_zeros(0)
+        ctx.save_for_backward(logits, std, centre, rows)
+        return std, picked
 
     @staticmethod
-    def backward(ctx, grad_std: torch.Tensor, grad_pick: torch.Tensor) -> tuple[torch.Tensor, None]:
-        dev, std, idx, rows = ctx.saved_tensors
+    def backward(ctx, grad_std: torch.Tensor | None, grad_pick: torch.Tensor | None) -> tuple[torch.Tensor, None]:
+        logits, std, centre, rows = ctx.saved_tensors
+        m, n = logits.shape[:2]
+        grad = torch.empty_like(logits)
         if grad_std is None:
-            grad = torch.zeros_like(dev)
+            grad.zero_()
         else:
-            grad = dev * torch.where(std > 0, grad_std / (std * dev.shape[0]), torch.zeros_like(std))
-        if grad_pick is not None:
-            grad.index_put_((idx, rows), grad_pick, accumulate=True)
+            scale = torch.where(std > 0, grad_std / (std * m), 0.0)
+            for i in range(m):
+                torch.mul(logits[i] - centre, scale, out=grad[i])
+        if rows is not None and grad_pick is not None:
+            grad.view(m * n, -1).index_add_(0, rows, grad_pick.reshape(n, -1).to(grad.dtype))
         return grad, None
 
 
@@ -80,7 +80,7 @@ def penalty_and_member(prior_logits: torch.Tensor, reduce: str, member: str) -> 
     if reduce not in ("mean", "max"):
         raise ValueError(f"algo.penalty_reduce must be 'mean' or 'max', got '{reduce}'")
     idx = torch.randint(m, (n,), device=prior_logits.device)  # drawn as pick_member draws it
-    std, picked = _MemberStdAndPick.apply(prior_logits, idx)
+    std, picked = _MemberStd.apply(prior_logits, idx)
     std = std.flatten(1)
     return (std.mean(-1) if reduce == "mean" else std.amax(-1)), picked
 
@@ -88,14 +88,14 @@ def penalty_and_member(prior_logits: torch.Tensor, reduce: str, member: str) -> 
 def uncertainty_penalty(prior_logits: torch.Tensor, reduce: str = "mean") -> torch.Tensor:
     """u: std over ensemble members of the prior logits, reduced over latent dims. (M, N, S, C) -> (N,).
 
-    Population std (ddof = 0), so a single member or identical members give exactly 0 (tests check
-    value and gradient against ``Tensor.std``)."""
+    Population std (ddof = 0), computed in at least fp32, so a single member or identical members
+    give exactly 0 (tests check value and gradient against independent formulas)."""
     if reduce not in ("mean", "max"):
         raise ValueError(f"algo.penalty_reduce must be 'mean' or 'max', got '{reduce}'")
     if prior_logits.shape[0] == 1:
-        std = torch.zeros_like(prior_logits[0])
+        std = torch.zeros_like(prior_logits[0], dtype=torch.promote_types(prior_logits.dtype, torch.float32))
     else:
-        std = _MemberStd.apply(prior_logits)
+        std, _ = _MemberStd.apply(prior_logits, None)
     std = std.flatten(1)  # (N, S*C)
     return std.mean(-1) if reduce == "mean" else std.amax(-1)
 

@@ -24,6 +24,7 @@ from common.config import MotoConfig
 from common.errors import UserError
 from common.networks import PolicyNet, RSSMState
 from learner.actor_critic import ActorCritic, RealTransitions
+from learner.allocator import keep_freed_memory
 from learner.imagination import imagine, imagine_step
 from learner.precision import precision_label, use_bf16
 from learner.world_model import WorldModel
@@ -98,6 +99,8 @@ class Learner:
         random.seed(cfg.seed)
         if cfg.perf.torch_threads and not self.cuda:
             torch.set_num_threads(cfg.perf.torch_threads)
+        if cfg.perf.keep_freed_memory:
+            keep_freed_memory()
         # One set of acting modules: the world model and the actor-critic hold references to its parts
         self.policy_net = PolicyNet(cfg.model, action_dim).to(self.device)
         self.world_model = WorldModel(cfg.model, cfg.algo, self.policy_net).to(self.device)
