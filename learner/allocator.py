@@ -3,9 +3,10 @@
 glibc's malloc hands every large block (over 128 KiB to 32 MiB, adaptively) back to the kernel when it
 is freed and maps fresh pages for the next one. A learner update allocates and frees the same large
 activations every step, so each step the kernel zero-fills the same gigabytes again: measured at
-paper size on a 2-core CPU, 0.4-0.9 million page faults and 0.7-1.6 s of kernel time per update
-(4.2 s). With large blocks served from the heap and the heap never trimmed, the same update takes no
-faults and 3.4-3.6 s, and the process keeps its peak (3.2 GB resident instead of 2.5-2.9 GB).
+paper size on a 2-core CPU (bf16), 0.45-1.5 million page faults and 0.7-1.6 s of kernel time per
+update of 3.7-4.7 s. With large blocks served from the heap and the heap never trimmed, the same update
+takes about no faults and 3.2-3.7 s, and the process keeps its peak (3.3-3.5 GB resident instead of
+2.3-2.9 GB).
 
 Process-wide and irreversible in the process; glibc only (elsewhere a no-op that says so).
 """
