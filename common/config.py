@@ -131,8 +131,8 @@ class PerfConfig:
     # torch.compile the filtering cell, the imagined step and the decoder (needs a C++ compiler on CPU)
     compile: bool = False
     # Keep the memory the learner frees for its next step instead of handing it back to the kernel (glibc
-    # malloc: no mmap'd blocks, no heap trimming): a CPU update then pays no page faults (paper size on 2
-    # cores: 4.2 -> 3.5 s per update) for a resident size that stays at its peak (learner/allocator.py)
+    # malloc: no mmap'd blocks, no heap trimming): a CPU update then pays no page faults, for a resident size
+    # that stays at its peak (measured figures in learner/allocator.py)
     keep_freed_memory: bool = True
     # The learner's torch intra-op threads on CPU. Online (rollout workers running): 0 = the CPUs Ray gives
     # the learner actor (its num_cpus; outside Ray, torch's default). Offline (pre-training, no worker

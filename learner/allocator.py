@@ -5,8 +5,8 @@ is freed and maps fresh pages for the next one. A learner update allocates and f
 activations every step, so each step the kernel zero-fills the same gigabytes again: measured at
 paper size on a 2-core CPU (bf16), 0.45-1.5 million page faults and 0.7-1.6 s of kernel time per
 update of 3.7-4.7 s. With large blocks served from the heap and the heap never trimmed, the same update
-takes about no faults and 3.2-3.7 s, and the process keeps its peak (3.3-3.5 GB resident instead of
-2.3-2.9 GB).
+takes about no faults and 3.2-3.7 s, and the process keeps its peak (2.8 GB resident rising to
+3.3-3.5 GB over 25 updates, instead of 2.3-2.65 GB).
 
 Process-wide and irreversible in the process; glibc only (elsewhere a no-op that says so).
 """

@@ -1,7 +1,8 @@
 """perf.keep_freed_memory: the learner's large blocks come from the heap, and freed heap stays mapped.
 
-Checked through glibc's own accounting (mallinfo2: bytes in mmap'd blocks, bytes of heap), in a fresh
-interpreter per case since the setting is process-wide. (Page-fault counts of a single re-allocation
+What the setting does is checked through glibc's own accounting (mallinfo2: bytes in mmap'd blocks,
+bytes of heap), in a fresh interpreter per case since the setting is process-wide; that the Learner
+applies it is checked in-process with a spy. (Page-fault counts of a single re-allocation
 are not a stable probe: glibc's aligned allocation can leave a small chunk above a freed block, so the
 next block of the same size may be placed above it instead of in it.)"""
 
