@@ -27,8 +27,12 @@ install: $(STAMP)
 run: install
 	$(BIN)/moto train $(ARGS)
 
+# Two workers: the tests that start Ray, one after another, beside all the others (tests/conftest.py).
+# TEST_WORKERS=0 runs everything in this one process.
+TEST_WORKERS ?= 2
+
 test: install
-	$(BIN)/python -m pytest -q tests $(ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests $(ARGS)
 
 bench: install
 	@mkdir -p bench/results

@@ -9,3 +9,25 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 # Ray 2.60's `ray start --head` turns on token auth; a later in-process head of another test then
 # disagrees with its own GCS about the mode. Every test cluster listens on 127.0.0.1 only: no auth.
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "ray: starts Ray (in-process, a simulated cluster or a `moto train` process); run one at a time"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs two pytest-xdist workers (--dist loadgroup). Tests marked ``ray`` go first and
+    all to one worker, one after another: two Ray instances at once would fight over CI's 2 cores and
+    over fixed ports (the dashboard agent's). Every other module stays whole on one worker, so its
+    module-scoped fixtures are built once, and the second worker runs them beside the Ray lane."""
+    ray_first = sorted(items, key=lambda item: item.get_closest_marker("ray") is None)  # stable
+    items[:] = ray_first
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    import pytest
+
+    for item in items:
+        group = "ray" if item.get_closest_marker("ray") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))

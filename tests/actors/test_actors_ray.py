@@ -16,6 +16,8 @@ from storage import TrajectoryStore
 
 STEPS = 10
 
+pytestmark = pytest.mark.ray
+
 
 @pytest.fixture(scope="module")
 def ray_session():

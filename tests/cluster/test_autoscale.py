@@ -19,7 +19,7 @@ import pytest
 import ray
 from conftest import REPO, TINY, alive_actors, moto, short_ray_tmp, tail, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.timeout(600)]
 
 
 def free_port() -> int:

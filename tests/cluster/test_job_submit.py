@@ -16,7 +16,7 @@ from ray.cluster_utils import Cluster
 
 from storage import TrajectoryStore
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.timeout(600)]
 
 
 def free_port() -> int:

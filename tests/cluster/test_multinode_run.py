@@ -20,7 +20,7 @@ from conftest import TINY, add_node, alive_actors, connect, moto, tail, wait_for
 from deploy.placement import _visible_everywhere, alive_nodes
 from storage import TrajectoryStore
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.timeout(600)]
 
 ONLINE_STEPS, UPDATES_PER_EPISODE = 24, 2
 TARGET = math.ceil(ONLINE_STEPS / UPDATES_PER_EPISODE)

@@ -80,6 +80,7 @@ ray.shutdown()
 """
 
 
+@pytest.mark.ray
 def test_an_actor_warning_reaches_the_drivers_output():
     env_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
     out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, capture_output=True, text=True, timeout=300,

@@ -26,7 +26,7 @@ from deploy.campaign_state import read_events, run_progress, status_table
 from deploy.cli import main as cli_main
 from deploy.run_dir import RunDirectory
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
 def tiny_spec(root) -> CampaignSpec:

@@ -20,6 +20,10 @@ from deploy.eval import summarize, wilson_interval
 from storage import TrajectoryStore
 from storage.synthetic import episode
 
+# one test trains through Ray; the module stays whole in the Ray lane (tests/conftest.py) so that
+# its `pretrained` fixture is built once
+pytestmark = pytest.mark.ray
+
 TINY = [
     "size=tiny",
     "algo.batch_size=2",

@@ -19,7 +19,7 @@ from deploy.driver import Driver
 from deploy.run_dir import RunDirectory
 from storage import TrajectoryStore
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 DELAY = float(os.environ.get("MOTO_TEST_TRAIN_DELAY", "2.0"))  # s each learner result is held back (SlowTraining)
 
 

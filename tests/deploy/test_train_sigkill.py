@@ -19,7 +19,7 @@ import pytest
 
 from storage import TrajectoryStore
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 OVERRIDES = [
     "size=tiny", "seed=0", "run_name=killed", "logging.progress=false", "logging.diagnostics_every=0",

@@ -30,6 +30,7 @@ class _Probe:
         return os.environ.get("OMP_NUM_THREADS"), n, torch.get_num_threads()
 
 
+@pytest.mark.ray
 def test_online_threads_follow_the_ray_cpus_of_the_actor():
     tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths have a length limit
     ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False, _temp_dir=tmp, _node_ip_address="127.0.0.1")

@@ -19,7 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import fsspec
@@ -30,7 +31,6 @@ import pytest
 from storage import StoreError, TrajectoryStore, synthetic
 
 REPO = Path(__file__).resolve().parents[2]
-BUCKET = "moto-test"
 WRITERS, PER_WRITER = 4, 6
 
 
@@ -84,9 +84,11 @@ SERVERS = {"s3": _s3_server, "gs": _gs_server}
 class ObjectStore:
     scheme: str
     env: dict[str, str]
+    # moto's S3 backend is process-wide and outlives a stopped server: each server gets a bucket of its own
+    bucket: str = field(default_factory=lambda: f"moto-test-{uuid.uuid4().hex[:8]}")
 
     def url(self, path: str) -> str:
-        return f"{self.scheme}://{BUCKET}/{path}"
+        return f"{self.scheme}://{self.bucket}/{path}"
 
     def fs(self) -> fsspec.AbstractFileSystem:
         return fsspec.filesystem(self.scheme, skip_instance_cache=True)
@@ -107,7 +109,7 @@ def object_store(request):
         assert type(fs).__name__ == "GCSFileSystem", (
             "gcsfs was imported before GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT was set"
         )
-    fs.mkdir(BUCKET)
+    fs.mkdir(store.bucket)
     yield store
     fsspec.config.conf.clear()
     fsspec.config.conf.update(saved_conf)
@@ -186,7 +188,7 @@ def test_four_writers_one_sigkilled(object_store):
     # a leftover of an uncommitted episode, as a writer killed between data and marker leaves it
     fs = object_store.fs()
     leftover_id = f"{time.time_ns() - 10**12:019d}-deadbeef0000"  # 1000 s old
-    fs.pipe(f"{BUCKET}/concurrent/store/episodes/{leftover_id}/zarr.json", b"{}")
+    fs.pipe(f"{object_store.bucket}/concurrent/store/episodes/{leftover_id}/zarr.json", b"{}")
     assert leftover_id not in TrajectoryStore.open(url).episode_ids()
     fsck = subprocess.run(
         [*cli, "fsck", url, "--older-than", "600"], cwd=REPO, capture_output=True, text=True, timeout=300
@@ -194,7 +196,7 @@ def test_four_writers_one_sigkilled(object_store):
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
     assert f"removed episodes/{leftover_id}" in fsck.stdout
     fs.invalidate_cache()
-    assert not fs.exists(f"{BUCKET}/concurrent/store/episodes/{leftover_id}")
+    assert not fs.exists(f"{object_store.bucket}/concurrent/store/episodes/{leftover_id}")
     assert TrajectoryStore.open(url).episode_ids() == ids  # committed data untouched
 
 
@@ -216,6 +218,7 @@ def test_sampler_sees_new_episodes(object_store):
     sampler.close()
 
 
+@pytest.mark.ray
 def test_tiny_train_with_its_store_on_the_server(object_store, tmp_path):
     url = object_store.url("runs/tiny/store")
     run_name = f"tiny-{object_store.scheme}"
