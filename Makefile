@@ -28,11 +28,12 @@ run: install
 	$(BIN)/moto train $(ARGS)
 
 # Two workers: the tests that start Ray, one after another, beside all the others (tests/conftest.py).
+# The Ray lane is the longest, so it is handed out first (collection order, not xdist's by-size order).
 # TEST_WORKERS=0 runs everything in this one process.
 TEST_WORKERS ?= 2
 
 test: install
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests $(ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder tests $(ARGS)
 
 bench: install
 	@mkdir -p bench/results

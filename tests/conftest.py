@@ -18,10 +18,11 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """`make test` runs two pytest-xdist workers (--dist loadgroup). Tests marked ``ray`` go first and
-    all to one worker, one after another: two Ray instances at once would fight over CI's 2 cores and
-    over fixed ports (the dashboard agent's). Every other module stays whole on one worker, so its
-    module-scoped fixtures are built once, and the second worker runs them beside the Ray lane."""
+    """`make test` runs two pytest-xdist workers (--dist loadgroup, groups handed out in collection
+    order). Tests marked ``ray`` come first and all go to one worker, one after another: two Ray
+    instances at once would fight over CI's 2 cores and over fixed ports (the dashboard agent's). Every
+    other module stays whole on one worker, so its module-scoped fixtures are built once; the second
+    worker runs them beside the Ray lane."""
     ray_first = sorted(items, key=lambda item: item.get_closest_marker("ray") is None)  # stable
     items[:] = ray_first
     if not config.pluginmanager.hasplugin("xdist"):
