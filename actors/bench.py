@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> dict:
     n = max(1, int(getattr(args, "workers", 2)))
     quick = bool(getattr(args, "quick", False))
     size = getattr(args, "size", "small") or "small"
-    steps = 50 if quick else 100
+    steps = 20 if quick else 100  # quick: a smoke test of the plumbing, not a figure
     episodes = ENVS_PER_WORKER * (1 if quick else 2)  # whole lock-step rounds
     cfg = load_config([f"size={size}", f"task={TASK}", f"env.max_episode_steps={steps}", "env.fast_render=true",
                        f"workers.envs_per_worker={ENVS_PER_WORKER}", "workers.render_threads=1"])
