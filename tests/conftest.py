@@ -1,6 +1,9 @@
-"""Test-wide settings: headless rendering and CPU-only, small thread counts (CI has 2 cores)."""
+"""Test-wide settings (headless rendering, CPU only, small thread counts: CI has 2 cores) and the Ray lane."""
 
 import os
+import sys
+
+import pytest
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
@@ -27,8 +30,21 @@ def pytest_collection_modifyitems(config, items):
     items[:] = ray_first
     if not config.pluginmanager.hasplugin("xdist"):
         return
-    import pytest
-
     for item in items:
         group = "ray" if item.get_closest_marker("ray") else item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _ray_running() -> bool:
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
+
+
+@pytest.fixture(autouse=True)
+def _ray_only_in_the_ray_lane(request):
+    """A test that starts Ray in this process without the ``ray`` mark fails: unmarked, it would run
+    beside the Ray lane. (A `moto train` subprocess cannot be seen from here: mark those by hand.)"""
+    already = _ray_running()
+    yield
+    if request.node.get_closest_marker("ray") is None and not already and _ray_running():
+        pytest.fail(f"{request.node.nodeid} started Ray: mark it @pytest.mark.ray (tests/conftest.py)", pytrace=False)
