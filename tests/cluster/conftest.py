@@ -77,7 +77,11 @@ def connect(c: Cluster) -> None:
 
 
 def add_node(c: Cluster, cpus: int, **resources):
-    return c.add_node(num_cpus=cpus, resources=resources, node_ip_address="127.0.0.1")
+    # Each node gets its own runtime-env folder, as on separate machines. Sharing the head's, a node that
+    # sets up a job's working_dir (overwrite: rmtree, then unzip) pulls the files from under a driver
+    # already running from that folder (CI: "No module named 'common.envs.metaworld'").
+    return c.add_node(num_cpus=cpus, resources=resources, node_ip_address="127.0.0.1",
+                      runtime_env_dir_name=f"runtime_resources_node{len(c.worker_nodes) + 1}")
 
 
 def moto(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
