@@ -270,12 +270,12 @@ class RolloutWorkerActor:
         salt = time.time_ns() & 0x7FFFFFFF if restarted else 0
         source = BoardWeightSource(board) if board is not None else None
         self.core = RolloutWorkerCore(cfg, store_url, index, scripted=scripted, weight_source=source, seed_salt=salt)
-        # Fault injection for tests: die (like a crashed process) mid-run, first incarnation only.
-        self._fail_after_steps = None if restarted else fail_after_steps
+        # Fault injection for tests: die (like a crashed process) after this many env steps of the first
+        # incarnation, counted over all its runs (so a test can pick which run the crash interrupts).
+        if fail_after_steps is not None and not restarted:
+            self._arm_failure(fail_after_steps)
 
     def run(self, n_episodes: int, **kwargs: Any) -> list[EpisodeStats]:
-        if self._fail_after_steps is not None:
-            self._arm_failure(self._fail_after_steps)
         return self.core.run(n_episodes, **kwargs)
 
     def _arm_failure(self, after: int) -> None:

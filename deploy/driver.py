@@ -18,7 +18,7 @@ from ray.exceptions import RayActorError
 from tqdm import tqdm
 
 from actors.weights import WeightBoard
-from actors.worker import RolloutWorker, worker_actor_options
+from actors.worker import RolloutWorker, wait_until_ready, worker_actor_options
 from common.config import MotoConfig
 from common.episode import EpisodeStats
 from common.errors import UserError, first_line
@@ -35,6 +35,7 @@ from storage import TrajectoryStore
 
 log = logging.getLogger("moto.driver")
 EVAL_WORKER_INDEX = 10_000
+EVAL_ATTEMPTS = 5  # the evaluation worker's deaths in a row (each under an evaluation) that stop the run
 OFFLINE_CHUNK = 50  # gradient steps per learner call in the offline phase (progress granularity)
 
 
@@ -56,6 +57,8 @@ class Driver:
         self.seconds_before = state.wall_seconds  # earlier sessions of a resumed run, up to its checkpoint
         self.policy_lags: list[int] = []
         self.worker_restarts = 0
+        self.eval_restarts = 0  # the evaluation worker's deaths (a lost node, a crash); not in worker_restarts
+        self._eval_deaths_in_row = 0
         self.max_in_flight: dict[int, int] = {}  # fleet size -> most episodes collected at once with it
         self.epsilon_u = float("nan")  # latest model uncertainty on expert episodes (paper Eq. 12)
 
@@ -97,7 +100,7 @@ class Driver:
                 not self.schedule.state.evals
                 or self.schedule.state.evals[-1]["episodes"] != self.schedule.state.episodes
             ):
-                self._record_eval(ray.get(self._launch_eval()))
+                self._record_eval(self._evaluate())
             self._save_checkpoint()
             return self._finish()
         except RayActorError as e:
@@ -146,7 +149,7 @@ class Driver:
             )
         bar.close()
         if sched.state.evals == [] and self.cfg.schedule.eval_every_episodes > 0:
-            self._record_eval(ray.get(self._launch_eval()))  # the curve's first point: the pre-trained policy
+            self._record_eval(self._evaluate())  # the curve's first point: the pre-trained policy
 
     def _online_phase(self) -> None:
         sched, cfg = self.schedule, self.cfg
@@ -179,8 +182,10 @@ class Driver:
                 self._after_updates(training_n, offline=False, metrics=ray.get(ref))
                 self._publish()
             elif ref is evaluating:
-                evaluating = None
-                self._record_eval(ray.get(ref))
+                stats = self._eval_result(ref)
+                evaluating = None if stats is None else self._launch_eval()  # run again on the restarted worker
+                if stats is not None:
+                    self._record_eval(stats)
             elif ref in fleet.reviving:
                 i = fleet.reviving[ref]
                 if fleet.revived(ref):
@@ -206,7 +211,7 @@ class Driver:
                 workers=fleet.size, episodes=sched.state.episodes, learner=sched.learner_steps, success=f"{last:.2f}"
             )
         if evaluating is not None:
-            self._record_eval(ray.get(evaluating))
+            self._record_eval(self._evaluate(evaluating))
         bar.close()
 
     def _apply_scale_request(self) -> None:
@@ -271,6 +276,36 @@ class Driver:
             self.cfg.schedule.eval_episodes, deterministic=True, source="eval", store=False, record_frames=True
         )
 
+    def _eval_result(self, ref) -> list[EpisodeStats] | None:
+        """The evaluation's episodes, or None if the evaluation worker died under it (its node lost, a
+        crash): it stores nothing, and Ray restarts it (max_restarts=-1), so the evaluation can run again.
+        The run stops after EVAL_ATTEMPTS deaths in a row."""
+        try:
+            stats = ray.get(ref)
+        except RayActorError as e:
+            self.eval_restarts += 1
+            self._eval_deaths_in_row += 1
+            self.writer.add_scalar("workers/eval_restarts", self.eval_restarts, self.schedule.state.env_steps)
+            if self._eval_deaths_in_row >= EVAL_ATTEMPTS:
+                raise UserError(
+                    f"the evaluation worker died {EVAL_ATTEMPTS} times in a row ({first_line(e)}); its log is "
+                    f"in the Ray session's logs. Committed episodes are safe; continue with "
+                    f"`moto train --resume {self.run_path}`"
+                ) from e
+            log.warning("the evaluation worker died (%s); Ray restarts it, on another node if its node is gone, "
+                        "and the evaluation runs again with the latest weights", first_line(e))
+            wait_until_ready(self.eval_worker)  # calls made while it restarts would fail too
+            return None
+        self._eval_deaths_in_row = 0
+        return stats
+
+    def _evaluate(self, ref=None) -> list[EpisodeStats]:
+        """Wait for the evaluation ``ref`` (default: launch one now), launching it again if the evaluation
+        worker dies under it."""
+        while (stats := self._eval_result(ref if ref is not None else self._launch_eval())) is None:
+            ref = None
+        return stats
+
     def _record_eval(self, stats: list[EpisodeStats]) -> None:
         env_steps, episodes, learner_steps = self._eval_launched_at
         video = next((s.frames for s in stats if s.frames is not None), None)
@@ -317,7 +352,8 @@ class Driver:
             "policy lag (steps)": f"mean {np.mean(self.policy_lags):.1f}, max {max(self.policy_lags)}"
             if self.policy_lags
             else "n/a",
-            "worker restarts": str(self.worker_restarts),
+            "worker restarts": str(self.worker_restarts)
+            + (f"  (and the evaluation worker {self.eval_restarts}x)" if self.eval_restarts else ""),
             "learner device": ray.get(self.learner.precision.remote()),
             "store": f"{self.store_url}  ({stats.get('episodes')} episodes, {stats.get('frames')} frames)",
         }

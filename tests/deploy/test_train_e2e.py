@@ -15,7 +15,7 @@ import ray
 import torch
 
 from common.config_loading import load_config
-from deploy.driver import Driver
+from deploy.driver import EVAL_WORKER_INDEX, Driver
 from deploy.run_dir import RunDirectory
 from storage import TrajectoryStore
 
@@ -142,7 +142,13 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
 
     def start_and_watch_eval(self):
         start_actors(self)
-        self.eval_worker = evals["worker"] = EvalCalls(self.eval_worker)
+        # the evaluation worker dies 5 steps into its second evaluation (each is one 10-step episode), as
+        # when its node is lost: that evaluation runs again on the restarted worker, the run goes on
+        ray.kill(self.eval_worker, no_restart=True)
+        options = worker_module.worker_actor_options(cfg, max_restarts=-1, rollout_nodes=False)
+        crashing = worker_module.RolloutWorker.options(**options).remote(cfg, None, EVAL_WORKER_INDEX, self.board,
+                                                                         False, 15)
+        self.eval_worker = evals["worker"] = EvalCalls(crashing)
         self.learner = SlowTraining(self.learner, DELAY)
 
     monkeypatch.setattr(Driver, "_start_actors", start_and_watch_eval)
@@ -150,7 +156,7 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
     run = RunDirectory.create(cfg)
     driver = Driver(cfg, run)
     summary = driver.run()
-    assert driver.worker_restarts == 1
+    assert driver.worker_restarts == 1 and driver.eval_restarts == 1
     store = TrajectoryStore.open(run.store_url(cfg))
     assert store.verify() == []  # the crashed worker's half episode is nowhere visible
     for eid in store.episode_ids():
@@ -172,8 +178,9 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
     state = run.read_schedule(run.latest_checkpoint())
     assert (state["offline_done"], state["online_done"], state["episodes"]) == (20, 2 * target, target)
     assert len(state["evals"]) >= 2 and state["evals"][0]["episodes"] == 0  # pre-trained point + online
-    # every point of the evaluation curve came from the deterministic policy, stored nowhere
-    assert len(evals["worker"].calls) == len(state["evals"])
+    # every point of the evaluation curve came from the deterministic policy, stored nowhere; the evaluation
+    # the worker died under was launched again, and only its second launch is on the curve
+    assert len(evals["worker"].calls) == len(state["evals"]) + 1
     calls = evals["worker"].calls
     assert all(c.get("deterministic") is True and c.get("store") is False for c in calls), calls
     assert run.plot_path.stat().st_size > 10_000
@@ -182,6 +189,7 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
     assert state["evals"][-1]["epsilon_u"] >= 0  # the model's uncertainty on the demos reached the curve
     assert (run.tb_dir / "learner").is_dir() and any((run.tb_dir / "driver").iterdir())
     assert "final success" in summary and run.summary_path.read_text() == summary
+    assert "worker restarts        1  (and the evaluation worker 1x)" in summary
     # the summary says in what precision the learner ran: bf16 is automatic, so it depends on the CPU
     from learner.precision import bf16_hardware
 
