@@ -183,7 +183,7 @@ class Driver:
                 self._publish()
             elif ref is evaluating:
                 stats = self._eval_result(ref)
-                evaluating = None if stats is None else self._launch_eval()  # run again on the restarted worker
+                evaluating = self._launch_eval() if stats is None else None  # died: again, on the restarted worker
                 if stats is not None:
                     self._record_eval(stats)
             elif ref in fleet.reviving:

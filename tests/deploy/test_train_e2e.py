@@ -181,6 +181,11 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
     # every point of the evaluation curve came from the deterministic policy, stored nowhere; the evaluation
     # the worker died under was launched again, and only its second launch is on the curve
     assert len(evals["worker"].calls) == len(state["evals"]) + 1
+    # launched only when due (after pre-training, every 3 episodes) or again after the death: the points are
+    # 0, the relaunched one, and 6 (due, or the final evaluation if the relaunched one was still running), no
+    # point twice (a relaunch after every evaluation would evaluate the same episode count again)
+    points = [e["episodes"] for e in state["evals"]]
+    assert len(points) in (2, 3) and points[0] == 0 and points[-1] == 6 and points == sorted(set(points)), points
     calls = evals["worker"].calls
     assert all(c.get("deterministic") is True and c.get("store") is False for c in calls), calls
     assert run.plot_path.stat().st_size > 10_000
