@@ -28,7 +28,7 @@ from deploy.offline_data import prepare_offline_data
 from deploy.placement import check_shared_paths, learner_resources
 from deploy.report import plot_success_curve, summary_text
 from deploy.run_dir import RunDirectory
-from deploy.scale import read_scale_request
+from deploy.scale import placeable_workers, read_scale_request
 from deploy.schedule import Schedule, ScheduleState
 from learner.service import learner_actor
 from storage import TrajectoryStore
@@ -57,6 +57,7 @@ class Driver:
         self.seconds_before = state.wall_seconds  # earlier sessions of a resumed run, up to its checkpoint
         self.policy_lags: list[int] = []
         self.worker_restarts = 0
+        self.scale_request: int | None = None  # the last `moto scale` request acted on
         self.eval_restarts = 0  # the evaluation worker's deaths (a lost node, a crash); not in worker_restarts
         self._eval_deaths_in_row = 0
         self.max_in_flight: dict[int, int] = {}  # fleet size -> most episodes collected at once with it
@@ -216,11 +217,25 @@ class Driver:
 
     def _apply_scale_request(self) -> None:
         wanted = read_scale_request(self.run_dir.path)
-        if wanted is not None and wanted != self.fleet.size:
-            log.info("scaling rollout workers %d -> %d", self.fleet.size, wanted)
-            self.fleet.resize(wanted)
-            self.schedule.max_backlog = max(1, wanted)
-            self.writer.add_scalar("workers/count", wanted, self.schedule.state.env_steps)
+        if wanted is None or wanted == self.scale_request:
+            return
+        self.scale_request = n = wanted
+        if not self.cfg.workers.ray_address:
+            # A local Ray keeps the CPU count it started with and no node joins: a worker beyond it would
+            # never be placed, and the run would wait for its episode forever.
+            free = ray.available_resources().get("CPU", 0.0)
+            n = placeable_workers(wanted, self.fleet.size, len(self.fleet.retiring), free)
+            if n < wanted:
+                log.warning(
+                    "moto scale asked for %d rollout workers; the local Ray has room for %d (its CPUs are fixed "
+                    "when it starts: max(cores, workers.num_workers + 2), one each for the learner, the evaluation "
+                    "worker and every rollout worker), so the run goes on with %d. For more, start the run with "
+                    "workers.num_workers=%d, or on a Ray cluster (workers.ray_address)", wanted, n, n, wanted)
+        if n != self.fleet.size:
+            log.info("scaling rollout workers %d -> %d", self.fleet.size, n)
+            self.fleet.resize(n)
+            self.schedule.max_backlog = max(1, n)
+            self.writer.add_scalar("workers/count", n, self.schedule.state.env_steps)
 
     # bookkeeping ----------------------------------------------------------------------------------
     def _after_updates(self, n: int, offline: bool, metrics: dict) -> None:

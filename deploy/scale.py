@@ -36,6 +36,12 @@ def read_scale_request(run_dir: str | Path) -> int | None:
         return None
 
 
+def placeable_workers(wanted: int, fleet_size: int, retiring: int, free_cpus: float) -> int:
+    """How many of ``wanted`` rollout workers a Ray whose CPUs are fixed can run: the fleet's own, the
+    retiring ones it takes back first, and one new worker per free CPU (each worker holds one)."""
+    return min(wanted, fleet_size + retiring + int(free_cpus))
+
+
 def main(args: argparse.Namespace) -> int:
     run = Path(args.run_dir)
     if not (run / "config.yaml").is_file():

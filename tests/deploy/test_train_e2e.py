@@ -5,6 +5,7 @@ so the whole module stays within a few minutes on CI's 2 cores. Resuming a kille
 tests/deploy/test_train_sigkill.py.
 """
 
+import logging
 import math
 import os
 import tempfile
@@ -204,7 +205,7 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
     assert line.split("learner device", 1)[1].strip() == expected
 
 
-def test_scaling_a_live_run_up_and_down_keeps_the_ratio(ray_session, tmp_path, monkeypatch):
+def test_scaling_a_live_run_up_and_down_keeps_the_ratio(ray_session, tmp_path, monkeypatch, caplog):
     from deploy import schedule as schedule_module
     from deploy.scale import request_scale
 
@@ -221,14 +222,19 @@ def test_scaling_a_live_run_up_and_down_keeps_the_ratio(ray_session, tmp_path, m
         due = original(self, length)
         if self.state.episodes == 2:
             request_scale(run.path, 2)
+        if self.state.episodes == 4:  # more than this Ray's 4 CPUs hold (learner, evaluation worker, 2 workers)
+            request_scale(run.path, 5)
         if self.state.episodes == 6:
             request_scale(run.path, 1)
         return due
 
     monkeypatch.setattr(schedule_module.Schedule, "record_episode", scale_during_run)
     driver = Driver(cfg, run)
-    driver.run()
+    with caplog.at_level(logging.WARNING, logger="moto.driver"):
+        driver.run()  # a worker that can never be placed would hang it here, waiting for its episode
     assert driver.max_in_flight.get(2) == 2  # two workers collected at once after scaling up
+    assert set(driver.max_in_flight) == {1, 2}  # the request for 5 ran with the 2 that fit
+    assert "moto scale asked for 5 rollout workers; the local Ray has room for 2" in caplog.text
     assert driver.fleet.size == 1  # and back down
     workers = {m.worker for _, m in online_episodes(run.store_url(cfg))}
     assert workers == {"worker-0", "worker-1"}
