@@ -91,7 +91,7 @@ def summary_text(cfg: MotoConfig, state: dict, run_path: Path, seconds: float, e
     rows += [
         ("curve", str(run_path / "success_curve.png")),
         ("tensorboard", f"tensorboard --logdir {run_path / 'tb'}"),
-        ("resume / extend", f"moto train --resume {run_path}"),
+        ("resume", f"moto train --resume {run_path}"),
     ]
     width = max(len(k) for k, _ in rows)
     body = "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)

@@ -263,9 +263,17 @@ class Learner:
             raise CheckpointMismatchError(
                 f"checkpoint {path} (size={ckpt.get('size')}, action_dim={ckpt.get('action_dim')}) does not fit this "
                 f"learner (size={self.cfg.size}, action_dim={self.action_dim}); "
-                f"{len(problems)} parameter(s) differ:\n  {shown}\n"
-                f"Load it with the same size preset and ablation it was trained with."
+                f"{len(problems)} parameter(s) differ:\n  {shown}\n{self._mismatch_fix(ckpt)}"
             )
+
+    def _mismatch_fix(self, ckpt: dict) -> str:
+        theirs = ckpt.get("action_dim")
+        if theirs is not None and theirs != self.action_dim:
+            return (
+                f"Its policy acts in {theirs} dimensions, this task's in {self.action_dim}: use it on a task of "
+                f"the same suite (MetaWorld tasks take 4, Franka Kitchen tasks 9; `moto envs` lists them)."
+            )
+        return "Load it with the same size preset and ablation it was trained with."
 
     def load(self, path: str | Path, weights_only: bool = False) -> int:
         """Restore a checkpoint written by ``save`` (weights, targets, optimisers, step, RNG states); returns

@@ -61,6 +61,21 @@ def test_pretrain_on_a_missing_store_leaves_no_run_directory(tmp_path, capsys):
     assert not run_dir.exists() and not (tmp_path / "runs").exists()
 
 
+def test_overrides_after_options_are_overrides_and_other_leftovers_are_errors(tmp_path, capsys):
+    # argparse ends `overrides` at the first option; the key=value after it must still be read as one
+    run_dir = tmp_path / "runs" / "pre"
+    args = ["pretrain", str(tmp_path / "nonexistent" / "store"), "--run-dir", str(run_dir), "schedule.offline_steps=-5"]
+    assert moto(args) == 2
+    assert "schedule.offline_steps=-5 must be 0 or more" in capsys.readouterr().err  # checked before the store
+    assert moto(["train", "size=tiny", "--resume", str(tmp_path / "run"), "seed=1"]) == 2
+    assert "drop the overrides" in capsys.readouterr().err
+    for leftover in (["--bogus", "x"], ["size=tiny", "--resume", "x", "seed=1", "--bogus"]):
+        with pytest.raises(SystemExit) as exit_:
+            moto(["train", *leftover])
+        assert exit_.value.code == 2
+        assert "unrecognized arguments" in capsys.readouterr().err
+
+
 def test_importing_the_kitchen_prints_no_adroit_notice():
     quiet = subprocess.run(
         [sys.executable, "-c", "import common.envs.kitchen, actors.kitchen_expert"],

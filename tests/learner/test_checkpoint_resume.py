@@ -52,3 +52,15 @@ def test_checkpoint_of_other_size_names_the_shapes(tmp_path):
     assert "size=tiny" in msg and "size=small" in msg
     assert "world_model.encoder.convs.0.weight: checkpoint (8, 3, 4, 4) vs this model (32, 3, 4, 4)" in msg
     assert "parameter(s) differ" in msg and "world_model.decoder.dense.weight" in msg
+    assert "same size preset and ablation" in msg
+
+
+def test_checkpoint_of_another_action_space_says_so(tmp_path):
+    kitchen = Learner(load_config(["size=tiny"]), 9)  # a Franka Kitchen policy
+    path = tmp_path / "kitchen.pt"
+    kitchen.save(path)
+    with pytest.raises(CheckpointMismatchError) as err:
+        Learner(load_config(["size=tiny"]), 4).load(path)  # on a MetaWorld task
+    msg = str(err.value)
+    assert "action_dim=9" in msg and "action_dim=4" in msg
+    assert "Its policy acts in 9 dimensions, this task's in 4" in msg and "same size preset" not in msg
