@@ -28,7 +28,7 @@ from deploy.offline_data import prepare_offline_data
 from deploy.placement import check_shared_paths, learner_resources
 from deploy.report import plot_success_curve, summary_text
 from deploy.run_dir import RunDirectory
-from deploy.scale import placeable_workers, read_scale_request
+from deploy.scale import local_worker_capacity, read_scale_request
 from deploy.schedule import Schedule, ScheduleState
 from learner.service import learner_actor
 from storage import TrajectoryStore
@@ -192,17 +192,7 @@ class Driver:
                 if fleet.revived(ref):
                     log.info("rollout worker %d is back", i)
             else:
-                i = fleet.finished(ref)
-                try:
-                    stats = ray.get(ref)
-                except RayActorError as e:  # the episode in flight is lost (never half-stored); Ray restarts the actor
-                    log.warning("rollout worker %d died (%s); its episodes in flight are lost and Ray restarts it, on "
-                                "another node if its node is gone", i, type(e).__name__)
-                    self.worker_restarts += 1
-                    self.writer.add_scalar("workers/restarts", self.worker_restarts, sched.state.env_steps)
-                    fleet.revive(i)
-                    continue
-                for episode in stats:
+                for episode in self._rollout_result(ref):
                     eval_due = self._record_episode(episode)
                     bar.update(episode.length)
                     if eval_due and evaluating is None:
@@ -215,6 +205,19 @@ class Driver:
             self._record_eval(self._evaluate(evaluating))
         bar.close()
 
+    def _rollout_result(self, ref) -> list[EpisodeStats]:
+        """The episodes of a rollout worker's finished run() call; none if the worker died under it."""
+        i = self.fleet.finished(ref)
+        try:
+            return ray.get(ref)
+        except RayActorError as e:  # the episode in flight is lost (never half-stored); Ray restarts the actor
+            log.warning("rollout worker %d died (%s); its episodes in flight are lost and Ray restarts it, on "
+                        "another node if its node is gone", i, type(e).__name__)
+            self.worker_restarts += 1
+            self.writer.add_scalar("workers/restarts", self.worker_restarts, self.schedule.state.env_steps)
+            self.fleet.revive(i)
+            return []
+
     def _apply_scale_request(self) -> None:
         wanted = read_scale_request(self.run_dir.path)
         if wanted is None or wanted == self.scale_request:
@@ -222,9 +225,9 @@ class Driver:
         self.scale_request = n = wanted
         if not self.cfg.workers.ray_address:
             # A local Ray keeps the CPU count it started with and no node joins: a worker beyond it would
-            # never be placed, and the run would wait for its episode forever.
-            free = ray.available_resources().get("CPU", 0.0)
-            n = placeable_workers(wanted, self.fleet.size, len(self.fleet.retiring), free)
+            # never be placed, and the run would wait for its episode forever. (Its total, not what is free
+            # now: CPUs held for a moment, by a restarting worker or a finished run's actors, come back.)
+            n = min(wanted, local_worker_capacity(ray.cluster_resources().get("CPU", 0.0)))
             if n < wanted:
                 log.warning(
                     "moto scale asked for %d rollout workers; the local Ray has room for %d (its CPUs are fixed "

@@ -36,10 +36,10 @@ def read_scale_request(run_dir: str | Path) -> int | None:
         return None
 
 
-def placeable_workers(wanted: int, fleet_size: int, retiring: int, free_cpus: float) -> int:
-    """How many of ``wanted`` rollout workers a Ray whose CPUs are fixed can run: the fleet's own, the
-    retiring ones it takes back first, and one new worker per free CPU (each worker holds one)."""
-    return min(wanted, fleet_size + retiring + int(free_cpus))
+def local_worker_capacity(total_cpus: float, other_cpus: int = 2) -> int:
+    """Rollout workers a Ray of ``total_cpus`` fixed CPUs holds at once beside the run's other actors (the
+    learner and the evaluation worker, one CPU each); each worker holds one. At least one."""
+    return max(1, int(total_cpus) - other_cpus)
 
 
 def main(args: argparse.Namespace) -> int:
