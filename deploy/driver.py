@@ -39,6 +39,13 @@ EVAL_ATTEMPTS = 5  # the evaluation worker's deaths in a row (each under an eval
 OFFLINE_CHUNK = 50  # gradient steps per learner call in the offline phase (progress granularity)
 
 
+def evaluation_worker(cfg: MotoConfig, board, fail_after_steps: int | None = None):
+    """The run's evaluation worker: stores nothing, restarts without limit, may run beside the driver; its
+    index keeps its env seeds apart from the fleet's. ``fail_after_steps``: the worker's test fault hook."""
+    options = worker_actor_options(cfg, max_restarts=-1, rollout_nodes=False)
+    return RolloutWorker.options(**options).remote(cfg, None, EVAL_WORKER_INDEX, board, False, fail_after_steps)
+
+
 class LearnerLost(UserError):
     """The learner actor died (its node was lost, or the process crashed): the run stops, resumably."""
 
@@ -77,9 +84,7 @@ class Driver:
         )
         self.board = WeightBoard.remote()
         self.fleet = Fleet(cfg, self.store_url, self.board)
-        # The evaluation worker stores nothing; its index keeps its env seeds apart from the fleet's.
-        eval_options = worker_actor_options(cfg, max_restarts=-1, rollout_nodes=False)  # may run beside the driver
-        self.eval_worker = RolloutWorker.options(**eval_options).remote(cfg, None, EVAL_WORKER_INDEX, self.board)
+        self.eval_worker = evaluation_worker(cfg, self.board)
 
     def _recount_online_episodes(self) -> None:
         """The store is the run's memory: episodes committed after the last checkpoint still count."""
@@ -183,9 +188,10 @@ class Driver:
                 self._after_updates(training_n, offline=False, metrics=ray.get(ref))
                 self._publish()
             elif ref is evaluating:
-                stats = self._eval_result(ref)
-                evaluating = self._launch_eval() if stats is None else None  # died: again, on the restarted worker
-                if stats is not None:
+                if (stats := self._eval_result(ref)) is None:
+                    evaluating = self._launch_eval()  # the worker died under it: again, on the restarted worker
+                else:
+                    evaluating = None
                     self._record_eval(stats)
             elif ref in fleet.reviving:
                 i = fleet.reviving[ref]

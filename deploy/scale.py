@@ -36,10 +36,13 @@ def read_scale_request(run_dir: str | Path) -> int | None:
         return None
 
 
-def local_worker_capacity(total_cpus: float, other_cpus: int = 2) -> int:
-    """Rollout workers a Ray of ``total_cpus`` fixed CPUs holds at once beside the run's other actors (the
-    learner and the evaluation worker, one CPU each); each worker holds one. At least one."""
-    return max(1, int(total_cpus) - other_cpus)
+NON_WORKER_CPUS = 2  # the learner and the evaluation worker hold one CPU each; every rollout worker one
+
+
+def local_worker_capacity(total_cpus: float) -> int:
+    """Rollout workers a Ray of ``total_cpus`` fixed CPUs holds at once beside the run's other actors. At
+    least one."""
+    return max(1, int(total_cpus) - NON_WORKER_CPUS)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from common.config_loading import load_config
 from common.errors import UserError, first_line
 from deploy.checkpoints import prepare_init_from, write_init_record
 from deploy.run_dir import RunDirectory, discard_failed_start
+from deploy.scale import NON_WORKER_CPUS
 
 
 def init_ray(cfg: MotoConfig) -> bool:
@@ -34,7 +35,7 @@ def init_ray(cfg: MotoConfig) -> bool:
         ray.init(address=cfg.workers.ray_address, runtime_env=runtime_env, log_to_driver=True)
         return True
     # Logical CPUs: learner + workers + evaluation worker each hold one; on a small machine they share cores.
-    num_cpus = max(os.cpu_count() or 1, cfg.workers.num_workers + 2)
+    num_cpus = max(os.cpu_count() or 1, cfg.workers.num_workers + NON_WORKER_CPUS)
     temp_dir = os.environ.get("MOTO_RAY_TMP") or os.path.join(tempfile.gettempdir(), "moto-ray")
     ray.init(
         num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir, runtime_env=runtime_env, log_to_driver=True

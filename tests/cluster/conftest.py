@@ -6,6 +6,7 @@ The run under test is a real ``moto train`` process joining the cluster by addre
 removed under it, and the test itself connects as a second driver to look at where actors went.
 """
 
+import itertools
 import os
 import subprocess
 import sys
@@ -76,12 +77,15 @@ def connect(c: Cluster) -> None:
     ray.init(address=c.address, _node_ip_address="127.0.0.1", log_to_driver=False)
 
 
+_node_numbers = itertools.count(1)  # a removed node's folder is never handed to a new one
+
+
 def add_node(c: Cluster, cpus: int, **resources):
     # Each node gets its own runtime-env folder, as on separate machines. Sharing the head's, a node that
     # sets up a job's working_dir (overwrite: rmtree, then unzip) pulls the files from under a driver
     # already running from that folder (CI: "No module named 'common.envs.metaworld'").
     return c.add_node(num_cpus=cpus, resources=resources, node_ip_address="127.0.0.1",
-                      runtime_env_dir_name=f"runtime_resources_node{len(c.worker_nodes) + 1}")
+                      runtime_env_dir_name=f"runtime_resources_node{next(_node_numbers)}")
 
 
 def moto(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
