@@ -1,11 +1,11 @@
-"""The decoder's fast path (first transpose conv as a matmul, optional channels-last layout) computes
-the same image and gradients as plain transpose convolutions with the same weights."""
+"""The decoder's fast paths (first transpose conv as a matmul, last one as a convolution and a pixel
+shuffle in the channels-last layout) compute the same image and gradients as plain transpose convolutions."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from learner.world_model import Decoder
+from learner.world_model import Decoder, conv_transpose2d_stride2_as_conv
 
 
 def reference_decode(decoder: Decoder, feat: torch.Tensor) -> torch.Tensor:
@@ -48,3 +48,26 @@ def test_first_layer_bias_is_per_output_channel():
     first = decoder._first_deconv(torch.randn(3, decoder.features))
     assert first.shape == (3, 8, 5, 5)
     assert torch.equal(first, torch.arange(8.0).view(1, 8, 1, 1).expand(3, 8, 5, 5))
+
+
+@pytest.mark.parametrize("c_in, c_out, size, k", [(8, 3, 30, 6), (5, 2, 7, 5), (4, 3, 6, 4), (3, 1, 5, 3)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_subpixel_transpose_conv_matches_conv_transpose2d(c_in, c_out, size, k, channels_last):
+    # even and odd kernels (odd ones are cropped), values and the gradients of input, weight and bias
+    torch.manual_seed(1)
+    x = torch.randn(3, c_in, size, size + 1, requires_grad=True)
+    weight = torch.randn(c_in, c_out, k, k, requires_grad=True)
+    bias = torch.randn(c_out, requires_grad=True)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    out = conv_transpose2d_stride2_as_conv(x.contiguous(memory_format=fmt), weight.contiguous(memory_format=fmt), bias)
+    ref = F.conv_transpose2d(x, weight, bias, stride=2)
+    assert out.shape == ref.shape == (3, c_out, 2 * size - 2 + k, 2 * size + k)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    grad_out = torch.randn_like(ref)
+    for name, a, b in zip(
+        ("x", "weight", "bias"),
+        torch.autograd.grad(out, (x, weight, bias), grad_out),
+        torch.autograd.grad(ref, (x, weight, bias), grad_out),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4, msg=lambda m, name=name: f"{name}: {m}")
