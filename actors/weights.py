@@ -4,7 +4,7 @@ The learner and the workers never hold handles to each other. The driver asks th
 weights (``learner.policy_weights.remote()`` already returns an ObjectRef that lives in the object
 store) and pins the ref on the board::
 
-    board = WeightBoard.remote()
+    board, name = start_weight_board()
     board.publish.remote(version, [weights_ref])   # wrapped in a list so Ray passes the ref, not the data
 
 Workers poll ``board.latest.remote(known_version)`` between episodes (or every K steps); it answers
@@ -12,12 +12,17 @@ Workers poll ``board.latest.remote(known_version)`` between episodes (or every K
 object store only when the version changed. The board holds only the newest ref, so old versions
 are freed by Ray's reference counting.
 
+Workers are given the board's name, not its handle: Ray logs an error for every restartable actor
+whose constructor receives a handle or an ObjectRef (ray-project/ray#53727: such an argument may be
+gone when the actor restarts), and a name is plain data.
+
 ``WeightSource`` is the worker-side view; ``BoardWeightSource`` reads a board, ``StaticWeightSource``
 serves fixed weights (tests, evaluation, a single-process run without Ray).
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Protocol
 
 import ray
@@ -75,11 +80,20 @@ class WeightBoardImpl:
 WeightBoard = ray.remote(num_cpus=0, max_restarts=-1)(WeightBoardImpl)
 
 
-class BoardWeightSource:
-    """Worker-side poller of a ``WeightBoard`` actor handle."""
+def start_weight_board() -> tuple[Any, str]:
+    """A new ``WeightBoard`` under a name of its own (several runs may share a cluster): (handle, name)."""
+    name = f"moto-weight-board-{uuid.uuid4().hex[:12]}"
+    return WeightBoard.options(name=name).remote(), name
 
-    def __init__(self, board: Any):
-        self.board = board
+
+class BoardWeightSource:
+    """Worker-side poller of the ``WeightBoard`` named ``board_name`` (in this job's Ray namespace)."""
+
+    def __init__(self, board_name: str):
+        if not isinstance(board_name, str):
+            kind = type(board_name).__name__
+            raise TypeError(f"give workers the WeightBoard's name (start_weight_board), not a {kind}")
+        self.board = ray.get_actor(board_name)
 
     def latest(self, known_version: int) -> tuple[int, Weights] | None:
         answer = ray.get(self.board.latest.remote(known_version))

@@ -257,8 +257,8 @@ class RolloutWorkerCore:
 class RolloutWorkerActor:
     """Ray actor body: limits its threads, then builds a ``RolloutWorkerCore``."""
 
-    def __init__(self, cfg: MotoConfig, store_url: str | None, index: int, board: Any = None, scripted: bool = False,
-                 fail_after_steps: int | None = None):
+    def __init__(self, cfg: MotoConfig, store_url: str | None, index: int, board: str | None = None,
+                 scripted: bool = False, fail_after_steps: int | None = None):
         os.environ.update(thread_env(cfg.workers.render_threads))
         os.environ.setdefault("MUJOCO_GL", cfg.env.gl_backend)
         limit_threads(cfg.workers.render_threads)
@@ -332,12 +332,14 @@ def worker_actor_options(cfg: MotoConfig, max_restarts: int = 3, rollout_nodes: 
     return options
 
 
-def make_rollout_workers(cfg: MotoConfig, store_url: str | None, board: Any = None, n: int | None = None,
+def make_rollout_workers(cfg: MotoConfig, store_url: str | None, board: str | None = None, n: int | None = None,
                          scripted: bool = False, max_restarts: int = 3, first_index: int = 0) -> list[Any]:
     """Start ``n`` (default ``workers.num_workers``) RolloutWorker actors; call ``ray.init`` first.
 
-    Indices (and so seeds and names) run from ``first_index``; give an evaluation worker its own
-    range (e.g. ``first_index=1000``) so it never replays a training worker's seeds.
+    ``board``: the name of the run's ``WeightBoard`` (``start_weight_board``), or None for workers that
+    keep their initial policy. Indices (and so seeds and names) run from ``first_index``; give an
+    evaluation worker its own range (e.g. ``first_index=1000``) so it never replays a training
+    worker's seeds.
     """
     n = cfg.workers.num_workers if n is None else n
     options = worker_actor_options(cfg, max_restarts)

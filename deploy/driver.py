@@ -17,7 +17,7 @@ import ray
 from ray.exceptions import RayActorError
 from tqdm import tqdm
 
-from actors.weights import WeightBoard
+from actors.weights import start_weight_board
 from actors.worker import RolloutWorker, wait_until_ready, worker_actor_options
 from common.config import MotoConfig
 from common.episode import EpisodeStats
@@ -39,7 +39,7 @@ EVAL_ATTEMPTS = 5  # the evaluation worker's deaths in a row (each under an eval
 OFFLINE_CHUNK = 50  # gradient steps per learner call in the offline phase (progress granularity)
 
 
-def evaluation_worker(cfg: MotoConfig, board, fail_after_steps: int | None = None):
+def evaluation_worker(cfg: MotoConfig, board: str, fail_after_steps: int | None = None):
     """The run's evaluation worker: stores nothing, restarts without limit, may run beside the driver; its
     index keeps its env seeds apart from the fleet's. ``fail_after_steps``: the worker's test fault hook."""
     options = worker_actor_options(cfg, max_restarts=-1, rollout_nodes=False)
@@ -82,9 +82,9 @@ class Driver:
         self.learner = learner_actor(cfg, use_gpu, learner_resources()).remote(
             cfg, self.store_url, self.run_path, str(self.checkpoint) if self.checkpoint else None
         )
-        self.board = WeightBoard.remote()
-        self.fleet = Fleet(cfg, self.store_url, self.board)
-        self.eval_worker = evaluation_worker(cfg, self.board)
+        self.board, self.board_name = start_weight_board()
+        self.fleet = Fleet(cfg, self.store_url, self.board_name)
+        self.eval_worker = evaluation_worker(cfg, self.board_name)
 
     def _recount_online_episodes(self) -> None:
         """The store is the run's memory: episodes committed after the last checkpoint still count."""

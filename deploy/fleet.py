@@ -19,8 +19,9 @@ from common.config import MotoConfig
 
 
 class Fleet:
-    def __init__(self, cfg: MotoConfig, store_url: str, board: Any):
-        self.cfg, self.store_url, self.board = cfg, store_url, board
+    def __init__(self, cfg: MotoConfig, store_url: str, board: str):
+        """``board``: the name of the run's ``WeightBoard``, which every worker polls."""
+        self.cfg, self.store_url, self.board_name = cfg, store_url, board
         self.workers: dict[int, Any] = dict(enumerate(make_rollout_workers(cfg, store_url, board, max_restarts=-1)))
         self.idle: list[int] = sorted(self.workers, reverse=True)
         self.busy: dict[Any, tuple[int, int]] = {}  # ObjectRef of a run() call -> (worker index, episodes)
@@ -83,7 +84,7 @@ class Fleet:
                 continue
             i = max(self.workers) + 1
             options = worker_actor_options(self.cfg, max_restarts=-1)
-            self.workers[i] = RolloutWorker.options(**options).remote(self.cfg, self.store_url, i, self.board)
+            self.workers[i] = RolloutWorker.options(**options).remote(self.cfg, self.store_url, i, self.board_name)
             self.idle.append(i)
         while self.size > n:
             i = max(set(self.workers) - self.retiring)

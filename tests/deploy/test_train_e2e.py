@@ -146,7 +146,7 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
         # the evaluation worker dies 5 steps into its second evaluation (each is one 10-step episode), as
         # when its node is lost: that evaluation runs again on the restarted worker, the run goes on
         ray.kill(self.eval_worker, no_restart=True)
-        self.eval_worker = evals["worker"] = EvalCalls(evaluation_worker(cfg, self.board, fail_after_steps=15))
+        self.eval_worker = evals["worker"] = EvalCalls(evaluation_worker(cfg, self.board_name, fail_after_steps=15))
         self.learner = SlowTraining(self.learner, DELAY)
 
     monkeypatch.setattr(Driver, "_start_actors", start_and_watch_eval)
