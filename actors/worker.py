@@ -257,7 +257,7 @@ class RolloutWorkerCore:
 class RolloutWorkerActor:
     """Ray actor body: limits its threads, then builds a ``RolloutWorkerCore``."""
 
-    def __init__(self, cfg: MotoConfig, store_url: str | None, index: int, board: str | None = None,
+    def __init__(self, cfg: MotoConfig, store_url: str | None, index: int, board_name: str | None = None,
                  scripted: bool = False, fail_after_steps: int | None = None):
         os.environ.update(thread_env(cfg.workers.render_threads))
         os.environ.setdefault("MUJOCO_GL", cfg.env.gl_backend)
@@ -268,7 +268,7 @@ class RolloutWorkerActor:
             restarted = ctx.was_current_actor_reconstructed
         # A restarted worker gets fresh seeds; the first incarnation's are reproducible.
         salt = time.time_ns() & 0x7FFFFFFF if restarted else 0
-        source = BoardWeightSource(board) if board is not None else None
+        source = BoardWeightSource(board_name) if board_name is not None else None
         self.core = RolloutWorkerCore(cfg, store_url, index, scripted=scripted, weight_source=source, seed_salt=salt)
         # Fault injection for tests: die (like a crashed process) after this many env steps of the first
         # incarnation, counted over all its runs (so a test can pick which run the crash interrupts).
@@ -332,18 +332,19 @@ def worker_actor_options(cfg: MotoConfig, max_restarts: int = 3, rollout_nodes: 
     return options
 
 
-def make_rollout_workers(cfg: MotoConfig, store_url: str | None, board: str | None = None, n: int | None = None,
+def make_rollout_workers(cfg: MotoConfig, store_url: str | None, board_name: str | None = None, n: int | None = None,
                          scripted: bool = False, max_restarts: int = 3, first_index: int = 0) -> list[Any]:
     """Start ``n`` (default ``workers.num_workers``) RolloutWorker actors; call ``ray.init`` first.
 
-    ``board``: the name of the run's ``WeightBoard`` (``start_weight_board``), or None for workers that
+    ``board_name``: the name of the run's ``WeightBoard`` (``start_weight_board``), or None for workers that
     keep their initial policy. Indices (and so seeds and names) run from ``first_index``; give an
     evaluation worker its own range (e.g. ``first_index=1000``) so it never replays a training
     worker's seeds.
     """
     n = cfg.workers.num_workers if n is None else n
     options = worker_actor_options(cfg, max_restarts)
-    return [RolloutWorker.options(**options).remote(cfg, store_url, first_index + i, board, scripted) for i in range(n)]
+    return [RolloutWorker.options(**options).remote(cfg, store_url, first_index + i, board_name, scripted)
+            for i in range(n)]
 
 
 def wait_until_ready(worker: Any, timeout_s: float = 120.0) -> dict:

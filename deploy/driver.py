@@ -39,11 +39,11 @@ EVAL_ATTEMPTS = 5  # the evaluation worker's deaths in a row (each under an eval
 OFFLINE_CHUNK = 50  # gradient steps per learner call in the offline phase (progress granularity)
 
 
-def evaluation_worker(cfg: MotoConfig, board: str, fail_after_steps: int | None = None):
+def evaluation_worker(cfg: MotoConfig, board_name: str, fail_after_steps: int | None = None):
     """The run's evaluation worker: stores nothing, restarts without limit, may run beside the driver; its
     index keeps its env seeds apart from the fleet's. ``fail_after_steps``: the worker's test fault hook."""
     options = worker_actor_options(cfg, max_restarts=-1, rollout_nodes=False)
-    return RolloutWorker.options(**options).remote(cfg, None, EVAL_WORKER_INDEX, board, False, fail_after_steps)
+    return RolloutWorker.options(**options).remote(cfg, None, EVAL_WORKER_INDEX, board_name, False, fail_after_steps)
 
 
 class LearnerLost(UserError):

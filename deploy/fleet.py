@@ -14,15 +14,15 @@ from typing import Any
 import ray
 from ray.exceptions import ActorUnavailableError, RayActorError
 
-from actors.worker import RolloutWorker, make_rollout_workers, worker_actor_options
+from actors.worker import make_rollout_workers
 from common.config import MotoConfig
 
 
 class Fleet:
-    def __init__(self, cfg: MotoConfig, store_url: str, board: str):
-        """``board``: the name of the run's ``WeightBoard``, which every worker polls."""
-        self.cfg, self.store_url, self.board_name = cfg, store_url, board
-        self.workers: dict[int, Any] = dict(enumerate(make_rollout_workers(cfg, store_url, board, max_restarts=-1)))
+    def __init__(self, cfg: MotoConfig, store_url: str, board_name: str):
+        """``board_name``: the name of the run's ``WeightBoard``, which every worker polls."""
+        self.cfg, self.store_url, self.board_name = cfg, store_url, board_name
+        self.workers: dict[int, Any] = dict(enumerate(self._start_workers(cfg.workers.num_workers, first_index=0)))
         self.idle: list[int] = sorted(self.workers, reverse=True)
         self.busy: dict[Any, tuple[int, int]] = {}  # ObjectRef of a run() call -> (worker index, episodes)
         self.retiring: set[int] = set()
@@ -75,6 +75,11 @@ class Fleet:
             self.idle.append(i)
         return True
 
+    def _start_workers(self, n: int, first_index: int) -> list[Any]:
+        """Rollout workers that Ray restarts without limit (a lost node must not end the run)."""
+        return make_rollout_workers(self.cfg, self.store_url, self.board_name, n=n, max_restarts=-1,
+                                    first_index=first_index)
+
     def resize(self, n: int) -> None:
         n = max(1, n)
         while self.size < n:
@@ -83,8 +88,7 @@ class Fleet:
                 self.retiring.discard(i)
                 continue
             i = max(self.workers) + 1
-            options = worker_actor_options(self.cfg, max_restarts=-1)
-            self.workers[i] = RolloutWorker.options(**options).remote(self.cfg, self.store_url, i, self.board_name)
+            (self.workers[i],) = self._start_workers(1, first_index=i)
             self.idle.append(i)
         while self.size > n:
             i = max(set(self.workers) - self.retiring)

@@ -126,14 +126,14 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
     from actors import worker as worker_module
     from deploy import fleet as fleet_module
 
-    def fleet_with_a_crashing_worker(cfg, store_url, board, max_restarts):
+    def fleet_with_a_crashing_worker(cfg, store_url, board_name, n, max_restarts, first_index):
         # worker 0 dies (os._exit, like a segfault) in the middle of its second episode
         options = worker_module.worker_actor_options(cfg, max_restarts)
         return [
             worker_module.RolloutWorker.options(**options).remote(
-                cfg, store_url, i, board, False, 5 if i == 0 else None
+                cfg, store_url, i, board_name, False, 5 if i == 0 else None
             )
-            for i in range(cfg.workers.num_workers)
+            for i in range(first_index, first_index + n)
         ]
 
     monkeypatch.setattr(fleet_module, "make_rollout_workers", fleet_with_a_crashing_worker)
