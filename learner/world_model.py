@@ -36,17 +36,39 @@ class Decoder(nn.Module):
         self.deconvs = nn.ModuleList(nn.ConvTranspose2d(chans[i], chans[i + 1], kernels[i], stride=2) for i in range(4))
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        # feat (N, F) -> mean image (N, 3, 64, 64)
+        """feat (N, F) -> mean image (N, 3, 64, 64)."""
+        return self.forward_for_loss(feat, phases=False)
+
+    def forward_for_loss(self, feat: torch.Tensor, phases: bool = True) -> torch.Tensor:
+        """The mean image in the layout its last layer computes it: with ``phases`` and the sub-pixel
+        last layer (see ``computes_phases``), the four phases unshuffled, (N, 12, 32, 32), as
+        ``in_loss_layout`` lays out the target; otherwise (N, 3, 64, 64). A summed squared error is the
+        same in either layout, and the phases skip a pixel shuffle and its backward over the batch."""
         x = F.elu(self._first_deconv(self.dense(feat)))
         for deconv in self.deconvs[1:-1]:
             x = F.elu(deconv(x))
         last = self.deconvs[-1]
-        if last.weight.is_contiguous(memory_format=torch.channels_last):
+        if self._subpixel_last():
             # torch's CPU transpose conv is slow with 3 output channels: at tiny size its forward takes
             # 25-28 ms against 15-20 this way, forward and backward 34-47 against 34-39 (contiguous
             # tensors: 44 ms against 56, so they keep torch's kernel)
-            return conv_transpose2d_stride2_as_conv(x, last.weight, last.bias)
+            return conv_transpose2d_stride2_as_conv(x, last.weight, last.bias, shuffle=not (phases and self.computes_phases))
         return last(x)
+
+    def _subpixel_last(self) -> bool:
+        return self.deconvs[-1].weight.is_contiguous(memory_format=torch.channels_last)
+
+    @property
+    def computes_phases(self) -> bool:
+        """Whether ``forward_for_loss`` gives phases: the sub-pixel last layer (channels-last) with an even
+        kernel, whose phases tile the image exactly (an odd one's would need a crop)."""
+        return self._subpixel_last() and self.deconvs[-1].kernel_size[0] % 2 == 0
+
+    def in_loss_layout(self, image: torch.Tensor) -> torch.Tensor:
+        """A target image (N, 3, 64, 64) laid out as ``forward_for_loss`` gives the prediction."""
+        if not self.computes_phases:
+            return image
+        return F.pixel_unshuffle(image, 2).contiguous(memory_format=torch.channels_last)
 
     def _first_deconv(self, x: torch.Tensor) -> torch.Tensor:
         """The first transpose conv on its 1x1 input, computed as the matmul it is: out[n, o, i, j] =
@@ -64,19 +86,26 @@ class Decoder(nn.Module):
         return out.reshape(-1, k, k, c_out).permute(0, 3, 1, 2)
 
 
-def conv_transpose2d_stride2_as_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def conv_transpose2d_stride2_as_conv(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, shuffle: bool = True
+) -> torch.Tensor:
     """F.conv_transpose2d(x, weight, bias, stride=2) computed as one ordinary convolution and a pixel
     shuffle ("sub-pixel" form). Output pixel (2i+a, 2j+b) only sees kernel taps (a+2m, b+2n), so each
     of the four phases (a, b) is a stride-1 convolution of x (zero-padded by kp-1) with those taps,
     flipped, kp = ceil(k/2); the four phases are stacked as output channels (o, a, b), the order that
     F.pixel_shuffle interleaves. Same weights and values; the gradient reaches ``weight`` through the
-    rearrangement. x (N, C_in, H, W), weight (C_in, C_out, k, k) -> (N, C_out, 2H-2+k, 2W-2+k)."""
+    rearrangement. x (N, C_in, H, W), weight (C_in, C_out, k, k) -> (N, C_out, 2H-2+k, 2W-2+k).
+    ``shuffle=False`` returns the phases, (N, 4 C_out, H+kp-1, W+kp-1), uncropped: for an even k,
+    F.pixel_shuffle of them is the output, and F.pixel_unshuffle of an image is in their layout."""
     c_in, c_out, k, _ = weight.shape
     kp = (k + 1) // 2
     taps = F.pad(weight, (0, 2 * kp - k, 0, 2 * kp - k))  # (C_in, C_out, 2kp, 2kp): an odd k gets zero taps
     taps = taps.reshape(c_in, c_out, kp, 2, kp, 2).flip(2, 4)  # [c, o, m, a, n, b] = W[c, o, a+2(kp-1-m), ...]
     phases = taps.permute(1, 3, 5, 0, 2, 4).reshape(4 * c_out, c_in, kp, kp)
-    y = F.pixel_shuffle(F.conv2d(x, phases, bias.repeat_interleave(4), padding=kp - 1), 2)
+    y = F.conv2d(x, phases, bias.repeat_interleave(4), padding=kp - 1)
+    if not shuffle:
+        return y
+    y = F.pixel_shuffle(y, 2)
     h, w = 2 * x.shape[-2] - 2 + k, 2 * x.shape[-1] - 2 + k
     return y if y.shape[-2:] == (h, w) else y[..., :h, :w]
 
@@ -153,9 +182,11 @@ class WorldModel(nn.Module):
             post_logits.reshape(b * t, *post_logits.shape[-2:]), prior, self.algo.kl_balance, self.algo.free_nats
         )
 
-        recon = self.decoder(feat.reshape(b * t, -1)).float()  # (B*T, 3, 64, 64)
+        # the prediction and the target in the decoder's output layout: (B*T, 3, 64, 64) or its phases
+        recon = self.decoder.forward_for_loss(feat.reshape(b * t, -1)).float()
+        target = self.decoder.in_loss_layout(images).float()
         # one fused kernel forward and backward (a written-out (recon - x)^2 is four passes over the images)
-        sq_err_sum = F.mse_loss(recon, images.float(), reduction="sum")
+        sq_err_sum = F.mse_loss(recon, target, reduction="sum")
         image_nll = 0.5 * sq_err_sum / (b * t)  # -ln N(x; mu, 1) up to a constant, summed per image, mean over images
         reward_pred = self.reward(feat).float()  # (B, T)
         reward_nll = 0.5 * (reward_pred - batch.reward).pow(2).mean()

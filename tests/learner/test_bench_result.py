@@ -68,3 +68,27 @@ def test_subsampled_starts_are_labelled(monkeypatch):
     assert result["work"].startswith("SUBSAMPLED") and "8 of 64" in result["work"]
     sevens = 2 if result["amp_bf16"] else 1  # bf16 by default here: the fp32 update is timed beside it
     assert sorted(imagined) == [(1, 8, 15)] + [(7, 8, 15)] * sevens  # the label says what was run
+
+
+@pytest.mark.parametrize("native_bf16", [False, True])
+def test_switches_time_bf16_only_where_the_hardware_has_it(monkeypatch, native_bf16):
+    # software bf16 on a CPU without bf16 instructions ran a small update 24x slower: a bench that times
+    # it would run for hours, so it is left out and the result says why
+    timed, real_time = {}, bench.time_learners
+
+    def one_rep(cfgs, reps, warmup, device):
+        timed.update(cfgs)
+        return real_time(cfgs, 1, 0, device)
+
+    monkeypatch.setattr(bench, "time_learners", one_rep)
+    overrides = ["size=tiny", "algo.batch_size=2", "algo.seq_len=8", "algo.imag_horizon=3", "perf.compile=false"]
+    # compile's inductor build takes a minute: the variants here are checked by what they are asked to be
+    monkeypatch.setattr(bench, "SWITCHES", ("amp_bf16", "channels_last", "fused_adam"))
+    result = bench.switch_speedups(overrides, 1, "cpu", native_bf16=native_bf16)
+    assert ("amp_bf16" in timed) == native_bf16
+    assert timed["all"].perf.amp_bf16 is (True if native_bf16 else None)  # None: automatic, off here
+    assert timed["plain"].perf.amp_bf16 is False and timed["plain"].perf.channels_last is False
+    assert timed["channels_last"].perf.channels_last is True and timed["channels_last"].perf.amp_bf16 is False
+    assert ("amp_bf16" in result["switch_speedup"]) == native_bf16
+    assert ("switch_skipped" in result) != native_bf16
+    assert set(result["switch_step_ms"]) == set(timed) - {"plain"}

@@ -71,3 +71,29 @@ def test_subpixel_transpose_conv_matches_conv_transpose2d(c_in, c_out, size, k, 
         strict=True,
     ):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4, msg=lambda m, name=name: f"{name}: {m}")
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_loss_layout_is_a_rearrangement_of_the_image(channels_last):
+    # forward_for_loss and in_loss_layout put prediction and target in one layout (the last layer's
+    # phases in channels-last): pixel for pixel the same pairs, so the summed squared error is the same
+    torch.manual_seed(2)
+    decoder = Decoder(feat_dim=24, depth=4, channels=[16, 8, 4])
+    if channels_last:
+        decoder.to(memory_format=torch.channels_last)
+    assert decoder.computes_phases == channels_last
+    feat = torch.randn(5, 24, requires_grad=True)
+    image = torch.rand(5, 3, 64, 64) - 0.5
+    pred = decoder.forward_for_loss(feat)
+    target = decoder.in_loss_layout(image)
+    assert pred.shape == target.shape == ((5, 12, 32, 32) if channels_last else (5, 3, 64, 64))
+    full = decoder(feat)
+    torch.testing.assert_close(decoder.in_loss_layout(full), pred, rtol=0, atol=0)
+    if channels_last:  # the target's phases interleave back into the image exactly
+        torch.testing.assert_close(F.pixel_shuffle(target, 2), image, rtol=0, atol=0)
+    loss = F.mse_loss(pred, target, reduction="sum")
+    ref = F.mse_loss(full, image, reduction="sum")
+    torch.testing.assert_close(loss, ref, rtol=1e-6, atol=1e-4)
+    params = [feat, *decoder.parameters()]
+    for a, b in zip(torch.autograd.grad(loss, params), torch.autograd.grad(ref, params), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
