@@ -130,7 +130,7 @@ class Learner:
             rssm = self.world_model.rssm
             rssm.obs_step = torch.compile(rssm.obs_step)  # type: ignore[method-assign]
             decoder = self.world_model.decoder
-            decoder.forward_for_loss = torch.compile(decoder.forward_for_loss)  # type: ignore[method-assign]
+            decoder._decode = torch.compile(decoder._decode)  # type: ignore[method-assign]
             self._imagine_step = torch.compile(imagine_step)
         self.step = 0
 

@@ -37,13 +37,25 @@ class Decoder(nn.Module):
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
         """feat (N, F) -> mean image (N, 3, 64, 64)."""
-        return self.forward_for_loss(feat, phases=False)
+        return self._decode(feat, phases=False)
 
-    def forward_for_loss(self, feat: torch.Tensor, phases: bool = True) -> torch.Tensor:
-        """The mean image in the layout its last layer computes it: with ``phases`` and the sub-pixel
-        last layer (see ``computes_phases``), the four phases unshuffled, (N, 12, 32, 32), as
-        ``in_loss_layout`` lays out the target; otherwise (N, 3, 64, 64). A summed squared error is the
-        same in either layout, and the phases skip a pixel shuffle and its backward over the batch."""
+    def prediction_and_target(self, feat: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mean image decoded from ``feat`` and the target ``image`` (N, 3, 64, 64), both flattened in
+        one pixel order (element k of one is element k of the other): the order in which the last layer
+        computes the image. A summed squared error does not depend on the order. With the sub-pixel last
+        layer (``computes_phases``) it skips a pixel shuffle and its backward over the batch, and both
+        tensors are flat in memory (torch's mse_loss on channels-last 4-D tensors took twice as long)."""
+        if not self.computes_phases:
+            return self._decode(feat, phases=False).reshape(-1), image.reshape(-1)
+        pred = self._decode(feat, phases=True)  # (N, 12 = (a, b, o), H/2, W/2), channels-last
+        n, _, h, w = pred.shape
+        # pixel (2i+a, 2j+b) channel o goes to place (i, j, a, b, o): in the NHWC image, rows 2i and 2i+1
+        # hold (b, o) as 6 consecutive values at column pair j, so one copy gathers runs of 6
+        target = image.permute(0, 2, 3, 1).reshape(n, h, 2, w, 6).transpose(2, 3)
+        return pred.permute(0, 2, 3, 1).reshape(-1), target.reshape(-1)
+
+    def _decode(self, feat: torch.Tensor, phases: bool) -> torch.Tensor:
+        """(N, 3, 64, 64); with ``phases`` and ``computes_phases``, the last layer's phases (N, 12, 32, 32)."""
         x = F.elu(self._first_deconv(self.dense(feat)))
         for deconv in self.deconvs[1:-1]:
             x = F.elu(deconv(x))
@@ -60,15 +72,9 @@ class Decoder(nn.Module):
 
     @property
     def computes_phases(self) -> bool:
-        """Whether ``forward_for_loss`` gives phases: the sub-pixel last layer (channels-last) with an even
-        kernel, whose phases tile the image exactly (an odd one's would need a crop)."""
+        """Whether the loss sees the last layer's phases: the sub-pixel last layer (channels-last) with an
+        even kernel, whose phases tile the image exactly (an odd one's would need a crop)."""
         return self._subpixel_last() and self.deconvs[-1].kernel_size[0] % 2 == 0
-
-    def in_loss_layout(self, image: torch.Tensor) -> torch.Tensor:
-        """A target image (N, 3, 64, 64) laid out as ``forward_for_loss`` gives the prediction."""
-        if not self.computes_phases:
-            return image
-        return F.pixel_unshuffle(image, 2).contiguous(memory_format=torch.channels_last)
 
     def _first_deconv(self, x: torch.Tensor) -> torch.Tensor:
         """The first transpose conv on its 1x1 input, computed as the matmul it is: out[n, o, i, j] =
@@ -95,17 +101,17 @@ def conv_transpose2d_stride2_as_conv(
     flipped, kp = ceil(k/2); the four phases are stacked as output channels (o, a, b), the order that
     F.pixel_shuffle interleaves. Same weights and values; the gradient reaches ``weight`` through the
     rearrangement. x (N, C_in, H, W), weight (C_in, C_out, k, k) -> (N, C_out, 2H-2+k, 2W-2+k).
-    ``shuffle=False`` returns the phases, (N, 4 C_out, H+kp-1, W+kp-1), uncropped: for an even k,
-    F.pixel_shuffle of them is the output, and F.pixel_unshuffle of an image is in their layout."""
+    ``shuffle=False`` returns the phases, uncropped, channels in the order (a, b, o):
+    (N, 4 C_out, H+kp-1, W+kp-1); for an even k they tile the output exactly."""
     c_in, c_out, k, _ = weight.shape
     kp = (k + 1) // 2
     taps = F.pad(weight, (0, 2 * kp - k, 0, 2 * kp - k))  # (C_in, C_out, 2kp, 2kp): an odd k gets zero taps
     taps = taps.reshape(c_in, c_out, kp, 2, kp, 2).flip(2, 4)  # [c, o, m, a, n, b] = W[c, o, a+2(kp-1-m), ...]
+    if not shuffle:  # channels (a, b, o)
+        phases = taps.permute(3, 5, 1, 0, 2, 4).reshape(4 * c_out, c_in, kp, kp)
+        return F.conv2d(x, phases, bias.repeat(4), padding=kp - 1)
     phases = taps.permute(1, 3, 5, 0, 2, 4).reshape(4 * c_out, c_in, kp, kp)
-    y = F.conv2d(x, phases, bias.repeat_interleave(4), padding=kp - 1)
-    if not shuffle:
-        return y
-    y = F.pixel_shuffle(y, 2)
+    y = F.pixel_shuffle(F.conv2d(x, phases, bias.repeat_interleave(4), padding=kp - 1), 2)
     h, w = 2 * x.shape[-2] - 2 + k, 2 * x.shape[-1] - 2 + k
     return y if y.shape[-2:] == (h, w) else y[..., :h, :w]
 
@@ -182,11 +188,10 @@ class WorldModel(nn.Module):
             post_logits.reshape(b * t, *post_logits.shape[-2:]), prior, self.algo.kl_balance, self.algo.free_nats
         )
 
-        # the prediction and the target in the decoder's output layout: (B*T, 3, 64, 64) or its phases
-        recon = self.decoder.forward_for_loss(feat.reshape(b * t, -1)).float()
-        target = self.decoder.in_loss_layout(images).float()
+        # prediction and target flat, pixel for pixel in the order the decoder computes them
+        recon, target = self.decoder.prediction_and_target(feat.reshape(b * t, -1), images)
         # one fused kernel forward and backward (a written-out (recon - x)^2 is four passes over the images)
-        sq_err_sum = F.mse_loss(recon, target, reduction="sum")
+        sq_err_sum = F.mse_loss(recon.float(), target.float(), reduction="sum")
         image_nll = 0.5 * sq_err_sum / (b * t)  # -ln N(x; mu, 1) up to a constant, summed per image, mean over images
         reward_pred = self.reward(feat).float()  # (B, T)
         reward_nll = 0.5 * (reward_pred - batch.reward).pow(2).mean()

@@ -74,26 +74,42 @@ def test_subpixel_transpose_conv_matches_conv_transpose2d(c_in, c_out, size, k, 
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_loss_layout_is_a_rearrangement_of_the_image(channels_last):
-    # forward_for_loss and in_loss_layout put prediction and target in one layout (the last layer's
-    # phases in channels-last): pixel for pixel the same pairs, so the summed squared error is the same
+def test_loss_pairs_every_predicted_pixel_with_its_target_pixel(channels_last):
+    # prediction_and_target flattens both in the order the last layer computes the image (its phases,
+    # in channels-last): the decoded image as the target must come back equal element for element, and
+    # the summed squared error and its gradients are those of the plain (N, 3, 64, 64) images
     torch.manual_seed(2)
     decoder = Decoder(feat_dim=24, depth=4, channels=[16, 8, 4])
     if channels_last:
         decoder.to(memory_format=torch.channels_last)
     assert decoder.computes_phases == channels_last
     feat = torch.randn(5, 24, requires_grad=True)
-    image = torch.rand(5, 3, 64, 64) - 0.5
-    pred = decoder.forward_for_loss(feat)
-    target = decoder.in_loss_layout(image)
-    assert pred.shape == target.shape == ((5, 12, 32, 32) if channels_last else (5, 3, 64, 64))
     full = decoder(feat)
-    torch.testing.assert_close(decoder.in_loss_layout(full), pred, rtol=0, atol=0)
-    if channels_last:  # the target's phases interleave back into the image exactly
-        torch.testing.assert_close(F.pixel_shuffle(target, 2), image, rtol=0, atol=0)
+    pred, target = decoder.prediction_and_target(feat, full.detach())
+    assert pred.shape == target.shape == (5 * 3 * 64 * 64,)
+    torch.testing.assert_close(pred, target, rtol=1e-6, atol=1e-6)  # a wrong pairing is off by about 1e-2
+    assert (full - full.roll(1, -1)).abs().mean() > 1e-3  # (neighbouring pixels differ by that much)
+
+    image = (torch.rand(5, 3, 64, 64) - 0.5).contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    pred, target = decoder.prediction_and_target(feat, image)
     loss = F.mse_loss(pred, target, reduction="sum")
     ref = F.mse_loss(full, image, reduction="sum")
     torch.testing.assert_close(loss, ref, rtol=1e-6, atol=1e-4)
     params = [feat, *decoder.parameters()]
     for a, b in zip(torch.autograd.grad(loss, params), torch.autograd.grad(ref, params), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("k", [6, 4])
+def test_subpixel_phases_tile_the_transpose_conv_output(k):
+    # shuffle=False gives the phases uncropped, channels (a, b, o): phase (a, b) of channel o is
+    # output[o, a::2, b::2]
+    torch.manual_seed(3)
+    x, weight, bias = torch.randn(2, 5, 9, 7), torch.randn(5, 3, k, k), torch.randn(3)
+    phases = conv_transpose2d_stride2_as_conv(x, weight, bias, shuffle=False)
+    ref = F.conv_transpose2d(x, weight, bias, stride=2)
+    assert phases.shape == (2, 12, ref.shape[-2] // 2, ref.shape[-1] // 2)
+    for a in range(2):
+        for b in range(2):
+            for o in range(3):
+                torch.testing.assert_close(phases[:, 6 * a + 3 * b + o], ref[:, o, a::2, b::2], rtol=1e-5, atol=1e-5)
