@@ -46,7 +46,12 @@ class CriticEnsemble(nn.Module):
 
     def _hidden(self, x: torch.Tensor, i: int) -> torch.Tensor:
         if self.norm == "layer":
-            x = F.layer_norm(x, (self.hidden,)) * self.ln_w[i].unsqueeze(1) + self.ln_b[i].unsqueeze(1)
+            # member by member, so each norm applies its gain and bias in its own kernel: at the behaviour
+            # update's (2, 12800, 200), a critic pass forward and backward took 5-14% less than with one
+            # norm and the members' gains and biases broadcast after it (two more passes each way)
+            x = torch.stack(
+                [F.layer_norm(x[j], (self.hidden,), self.ln_w[i, j], self.ln_b[i, j]) for j in range(self.members)]
+            )
         return F.elu(x)
 
     def forward(self, feat: torch.Tensor, action: torch.Tensor | None = None) -> torch.Tensor:
