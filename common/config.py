@@ -130,6 +130,9 @@ class PerfConfig:
     fused_adam: bool = False  # Adam's fused single-kernel update (torch's fused=True)
     # torch.compile the filtering cell, the imagined step and the decoder (needs a C++ compiler on CPU)
     compile: bool = False
+    # The first layer of the critics and the reward head on imagined states reads z's one-hot groups as
+    # row lookups (learner/onehot_linear.py) instead of multiplying by the zeros; same values up to rounding
+    onehot_rows: bool = True
     # Keep the memory the learner frees for its next step instead of handing it back to the kernel (glibc
     # malloc: no mmap'd blocks, no heap trimming): a CPU update then pays no page faults, for a resident size
     # that stays at its peak (measured figures in learner/allocator.py)

@@ -49,15 +49,19 @@ class ActorCritic(nn.Module):
         self.actor = policy.actor  # a reference: the actor the workers get (state_dict keys ``actor.*``)
         feat_dim, action_dim = policy.rssm.feat_dim, policy.rssm.action_dim
         n_critics, critic_action = (2, action_dim) if algo.value_expansion else (1, 0)
-        self.critics = CriticEnsemble(n_critics, feat_dim, critic_action, model.hidden, model.mlp_layers, model.norm)
+        self.critics = CriticEnsemble(
+            n_critics, feat_dim, critic_action, model.hidden, model.mlp_layers, model.norm, policy.rssm.classes
+        )
         self.targets = copy.deepcopy(self.critics)
         for p in self.targets.parameters():
             p.requires_grad_(False)
 
     # -- values ------------------------------------------------------------------------------------
-    def value0(self, feat: torch.Tensor, action: torch.Tensor, target: bool) -> torch.Tensor:
-        """V_0(s) = min_i Q_i(s, a) (or v(s)). (..., F), (..., A) -> (...)."""
-        return (self.targets if target else self.critics)(feat, action).amin(0)
+    def value0(
+        self, feat: torch.Tensor, action: torch.Tensor, target: bool, index: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """V_0(s) = min_i Q_i(s, a) (or v(s)). (..., F), (..., A) -> (...); ``index``: z's classes in feat."""
+        return (self.targets if target else self.critics)(feat, action, index).amin(0)
 
     def expansion_targets(self, reward: torch.Tensor, value0: torch.Tensor) -> torch.Tensor:
         """V_hat (MOTO) or the lambda-return (Dreamer) for t = 0..H-1. (H, N), (H+1, N) -> (H, N)."""
@@ -79,9 +83,10 @@ class ActorCritic(nn.Module):
         reward = traj.penalised_reward.detach()  # (H, N)
         h = reward.shape[0]
         with torch.no_grad():
-            vbar = self.expansion_targets(reward, self.value0(feat, action, target=True))  # (H, N) or (1, N)
+            vbar = self.expansion_targets(reward, self.value0(feat, action, True, traj.stoch_index))  # (H, N) or (1, N)
         steps = max(h, 1)
-        preds = self.critics(feat[:steps], action[:steps])  # (n_critics, H, N)
+        index = None if traj.stoch_index is None else traj.stoch_index[:steps]
+        preds = self.critics(feat[:steps], action[:steps], index)  # (n_critics, H, N)
         loss_model = (vbar.unsqueeze(0) - preds).pow(2).mean()
         metrics = {
             "critic/loss_model": loss_model,
@@ -128,7 +133,7 @@ class ActorCritic(nn.Module):
     def actor_loss(self, traj: Trajectory, real: RealTransitions) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """L_pi = L_pi_model + beta L_pi_reg - eta H. Critics must be frozen by the caller."""
         a = self.algo
-        value0 = self.value0(traj.feat, traj.action, target=False)  # (H+1, N), grad to actor via s and a
+        value0 = self.value0(traj.feat, traj.action, False, traj.stoch_index)  # (H+1, N), grad to actor via s and a
         returns = self.expansion_targets(traj.penalised_reward, value0)  # (H, N)
         loss_model = -returns.mean()
         h = traj.reward.shape[0]

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from learner.onehot_linear import onehot_feat_linear
+
 
 class CriticEnsemble(nn.Module):
     """``members`` critics of ``layers`` hidden layers (Linear, LayerNorm, ELU) and a linear output.
@@ -23,8 +25,11 @@ class CriticEnsemble(nn.Module):
     forward(feat (..., F), action (..., A)) -> values of every member (members, ...).
     ``action_dim`` = 0 makes them state values v(s) (the DreamerV2 ablation)."""
 
-    def __init__(self, members: int, feat_dim: int, action_dim: int, hidden: int, layers: int, norm: str = "layer"):
+    def __init__(
+        self, members: int, feat_dim: int, action_dim: int, hidden: int, layers: int, norm: str = "layer", classes: int = 0
+    ):
         super().__init__()
+        self.classes = classes  # of each one-hot group of z in the features: forward's ``index`` needs it
         if layers < 1:
             raise ValueError(f"model.mlp_layers must be >= 1 for the critics, got {layers}")
         self.members, self.hidden, self.norm = members, hidden, norm
@@ -54,7 +59,11 @@ class CriticEnsemble(nn.Module):
             )
         return F.elu(x)
 
-    def forward(self, feat: torch.Tensor, action: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, feat: torch.Tensor, action: torch.Tensor | None = None, index: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``index`` (..., S): the classes of z's one-hot groups in ``feat`` (learner/onehot_linear.py),
+        which the first layer then reads as row lookups; None multiplies by all of feat."""
         lead = feat.shape[:-1]
         feat = feat.reshape(-1, feat.shape[-1])  # (N, F)
         m, n = self.members, feat.shape[0]
@@ -63,7 +72,10 @@ class CriticEnsemble(nn.Module):
         # action take their own rows of it, so the large (N, F + A) concatenation is never built
         w0 = w0.transpose(0, 1).reshape(w0.shape[1], -1)  # (in, M*H)
         f = feat.shape[-1]
-        h = torch.addmm(b0.reshape(1, -1), feat, w0[:f])
+        if index is not None and self.classes:
+            h = onehot_feat_linear(feat, index.reshape(n, -1), w0[:f], b0.reshape(-1), self.classes)
+        else:
+            h = torch.addmm(b0.reshape(1, -1), feat, w0[:f])
         if self.uses_action:
             h = torch.addmm(h, action.reshape(n, -1), w0[f:])
         h = self._hidden(h.reshape(n, m, -1).transpose(0, 1), 0)  # (M, N, H)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from common.networks import Actor, RSSMState, sample_onehot
+from learner.onehot_linear import stoch_index
 from learner.world_model import WorldModel
 
 
@@ -119,6 +120,9 @@ class Trajectory:
     penalty: torch.Tensor  # u(s^t, a^t)  (H, N)
     penalised_reward: torch.Tensor  # r_hat = reward - alpha * penalty  (H, N)
     entropy: torch.Tensor  # H[pi(. | s^t)]  (H+1, N)
+    # the classes of z's one-hot groups in feat (H+1, N, S), for layers that read them as row lookups
+    # (learner/onehot_linear.py); None: they multiply by all of feat
+    stoch_index: torch.Tensor | None = None
 
 
 def imagine_step(
@@ -149,9 +153,11 @@ def imagine(
     reduce: str = "mean",
     member: str = "random",
     step: Callable[..., tuple] = imagine_step,
+    onehot_rows: bool = False,
 ) -> Trajectory:
     """Roll out ``horizon`` steps from ``start`` (fields (N, ·), detached here). ``step`` is
-    ``imagine_step`` or a compiled copy of it."""
+    ``imagine_step`` or a compiled copy of it. ``onehot_rows`` (perf.onehot_rows): the trajectory
+    carries z's classes, and the reward head reads them as row lookups."""
     state = start.detach()
     feat = state.feat
     feats, actions, penalties, entropies = [feat], [], [], []
@@ -167,7 +173,11 @@ def imagine(
     feat = torch.stack(feats)  # (H+1, N, F)
     n = feat.shape[1]
     empty = feat.new_zeros(0, n)
-    reward = world_model.reward(feat[1:]) if horizon else empty  # r(s^(t+1)), t = 0..H-1  (H, N)
+    rssm = world_model.rssm
+    index = stoch_index(feat, rssm.stoch_dim, rssm.classes) if onehot_rows else None  # (H+1, N, S)
+    reward = (  # r(s^(t+1)), t = 0..H-1  (H, N)
+        world_model.reward(feat[1:], None if index is None else index[1:]) if horizon else empty
+    )
     penalty = torch.stack(penalties) if penalties else empty  # (H, N)
     return Trajectory(
         feat=feat,
@@ -176,4 +186,5 @@ def imagine(
         penalty=penalty,
         penalised_reward=reward - alpha * penalty if alpha else reward,
         entropy=torch.stack(entropies),
+        stoch_index=index,
     )

@@ -190,6 +190,7 @@ class Learner:
                 a.penalty_reduce,
                 a.imag_member,
                 self._imagine_step,
+                self.cfg.perf.onehot_rows,
             )
             critic_loss, metrics = agent.critic_loss(traj, real)  # L_model (+ L_data)
         metrics["critic/grad_norm"] = self._opt_step(self.critic_opt, critic_loss, list(agent.critics.parameters()))

@@ -19,6 +19,7 @@ from torch import nn
 from common.batch import Batch
 from common.config import AlgoConfig, ModelConfig
 from common.networks import PolicyNet, RSSMState, mlp, preprocess_images
+from learner.onehot_linear import onehot_feat_linear
 
 
 class Decoder(nn.Module):
@@ -170,9 +171,16 @@ class WorldModel(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
-    def reward(self, feat: torch.Tensor) -> torch.Tensor:
-        """Mean of p(r | s). (..., F) -> (...)."""
-        return self.reward_head(feat).squeeze(-1)
+    def reward(self, feat: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean of p(r | s). (..., F) -> (...). ``index`` (..., S): the classes of z's one-hot groups in
+        ``feat``, which the first layer then reads as row lookups (learner/onehot_linear.py)."""
+        if index is None:
+            return self.reward_head(feat).squeeze(-1)
+        first = self.reward_head[0]
+        # (F, O) in row-major order: the lookup reads whole rows (the transposed view took 79 ms against 65
+        # for the dense layer at (12000, 1224) -> 200)
+        x = onehot_feat_linear(feat, index, first.weight.T.contiguous(), first.bias, self.rssm.classes)
+        return self.reward_head[1:](x).squeeze(-1)
 
     def loss(self, batch: Batch) -> WorldModelOutput:
         b, t = batch.reward.shape

@@ -21,7 +21,7 @@ def _train(*perf: str, steps: int = 2) -> tuple[Learner, list[dict[str, float]]]
 
 @pytest.fixture(scope="module")
 def baseline() -> list[dict[str, float]]:
-    return _train("perf.channels_last=false")[1]  # the plain path: every switch off
+    return _train("perf.channels_last=false", "perf.onehot_rows=false")[1]  # the plain path: every switch off
 
 
 @pytest.mark.parametrize(
@@ -29,6 +29,7 @@ def baseline() -> list[dict[str, float]]:
     [
         ("perf.channels_last=true", 1e-4),  # a memory layout: same numbers up to summation order
         ("perf.fused_adam=true", 1e-4),  # the same Adam in one kernel
+        ("perf.onehot_rows=true", 1e-4),  # one-hot products as row sums: the same numbers up to rounding
         ("perf.amp_bf16=true", 2e-2),  # bf16 matmuls: ~3 significant digits
     ],
 )
@@ -99,3 +100,16 @@ def test_the_default_config_leaves_bf16_to_the_hardware():
     from common.config_loading import load_config
 
     assert load_config([]).perf.amp_bf16 is None
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_onehot_rows_switch_decides_the_first_layers_path(monkeypatch, on):
+    # the match above would also hold if the switch did nothing: count the row-lookup layers it runs
+    from learner import onehot_linear
+
+    calls = []
+    real = onehot_linear._OneHotFeatLinear.apply
+    monkeypatch.setattr(onehot_linear._OneHotFeatLinear, "apply", lambda *a: calls.append(a[0].shape) or real(*a))
+    _train(f"perf.onehot_rows={str(on).lower()}", steps=1)
+    # reward head on imagined states, target critics, critics, and the critics in the actor loss
+    assert len(calls) == (4 if on else 0)

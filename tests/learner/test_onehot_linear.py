@@ -1,0 +1,76 @@
+"""The one-hot row-lookup layer gives the dense layer's values and gradients, and every user of it
+(critics, reward head, the behaviour update) gives what the dense path gives."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from learner.critics import CriticEnsemble
+from learner.onehot_linear import onehot_feat_linear, stoch_index
+
+D, S, C, O = 5, 4, 3, 7
+
+
+def straight_through_feat(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """s = [h, z] with z a straight-through sample (one-hot values, the gradient of the probabilities),
+    the way the imagination builds it; returns (feat, the classes drawn, the logits z's gradient reaches)."""
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(n, D, generator=g, requires_grad=True)
+    logits = torch.randn(n, S, C, generator=g, requires_grad=True)
+    probs = logits.softmax(-1)
+    classes = torch.randint(C, (n, S), generator=g)
+    z = (F.one_hot(classes, C).float() + probs - probs.detach()).flatten(-2)
+    return torch.cat([h, z], -1), classes, logits
+
+
+def test_index_reads_the_classes_back():
+    feat, classes, _ = straight_through_feat(11, 0)
+    assert torch.equal(stoch_index(feat, S * C, C), classes)
+    assert torch.equal(stoch_index(feat.reshape(1, 11, -1), S * C, C), classes.reshape(1, 11, S))
+
+
+def test_values_and_gradients_match_the_dense_layer():
+    feat, classes, logits = straight_through_feat(13, 1)
+    weight = torch.randn(D + S * C, O, requires_grad=True)
+    bias = torch.randn(O, requires_grad=True)
+    out = onehot_feat_linear(feat, classes, weight, bias, C)
+    ref = feat @ weight + bias
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(ref)
+    inputs = (logits, weight, bias)  # the straight-through gradient reaches the logits through z
+    for name, a, b in zip(
+        ("logits", "weight", "bias"),
+        torch.autograd.grad(out, inputs, g, retain_graph=True),
+        torch.autograd.grad(ref, inputs, g),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=lambda m, name=name: f"{name}: {m}")
+
+
+def test_a_wrong_class_changes_the_value():
+    # the lookup really reads the classes (a layer that ignored them and used, say, class 0 would fail)
+    feat, classes, _ = straight_through_feat(6, 2)
+    weight, bias = torch.randn(D + S * C, O), torch.zeros(O)
+    wrong = (classes + 1) % C
+    assert not torch.allclose(onehot_feat_linear(feat, wrong, weight, bias, C), feat @ weight, atol=1e-3)
+
+
+@pytest.mark.parametrize("with_action", [True, False])
+def test_critics_with_the_index_match_the_dense_critics(with_action):
+    torch.manual_seed(3)
+    a_dim = 2 if with_action else 0
+    critics = CriticEnsemble(2, D + S * C, a_dim, 8, 2, classes=C)
+    with torch.no_grad():
+        critics.ln_w.uniform_(0.5, 1.5)
+        critics.ln_b.uniform_(-0.3, 0.3)
+    feat, classes, logits = straight_through_feat(12, 4)
+    feat, classes = feat.reshape(3, 4, -1), classes.reshape(3, 4, S)
+    action = torch.randn(3, 4, 2, requires_grad=True) if with_action else None
+    out, ref = critics(feat, action, classes), critics(feat, action)
+    assert out.shape == ref.shape == (2, 3, 4)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    params = [logits, *([action] if with_action else []), *critics.parameters()]
+    g = torch.randn_like(ref)
+    mine = torch.autograd.grad(out, params, g, retain_graph=True)
+    for a, b in zip(mine, torch.autograd.grad(ref, params, g), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
