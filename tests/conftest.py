@@ -20,12 +20,21 @@ def pytest_configure(config):
     )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """`make test` runs two pytest-xdist workers (--dist loadgroup, groups handed out in collection
     order). Tests marked ``ray`` come first and all go to one worker, one after another: two Ray
     instances at once would fight over CI's 2 cores and over fixed ports (the dashboard agent's). Every
     other module stays whole on one worker, so its module-scoped fixtures are built once; the second
-    worker runs them beside the Ray lane."""
+    worker runs them beside the Ray lane.
+
+    tryfirst: xdist's worker reads the ``xdist_group`` marks in its own hook of this name and is
+    registered after this conftest, so without it xdist would look before the marks exist.
+    Known gap: with pytest 9.2 and pytest-xdist 3.8 (what `make install` gets today) the grouping
+    still does not happen. xdist appends "@group" to ``item._nodeid``, which pytest 9 no longer reads
+    for ``item.nodeid``, so every module is its own group and two Ray tests can run at once. Tests
+    that need a port of their own therefore take a free one (tests/cluster/test_job_submit.py: its
+    head's job agent once found the default port 52365 held by another test's head)."""
     ray_first = sorted(items, key=lambda item: item.get_closest_marker("ray") is None)  # stable
     items[:] = ray_first
     if not config.pluginmanager.hasplugin("xdist"):

@@ -31,6 +31,8 @@ def cluster_with_job_server(monkeypatch):
     c = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": True, "dashboard_host": "127.0.0.1",
         "dashboard_port": port, "temp_dir": short_ray_tmp(monkeypatch), "_system_config": FAST_FAILURE_DETECTION,
+        # the job agent's HTTP port, 52365 by default: another Ray head on this machine may hold it
+        "dashboard_agent_listen_port": free_port(),
     })
     try:
         add_node(c, 1, learner=1)
