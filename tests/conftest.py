@@ -30,11 +30,11 @@ def pytest_collection_modifyitems(config, items):
 
     tryfirst: xdist's worker reads the ``xdist_group`` marks in its own hook of this name and is
     registered after this conftest, so without it xdist would look before the marks exist.
-    Known gap: with pytest 9.2 and pytest-xdist 3.8 (what `make install` gets today) the grouping
-    still does not happen. xdist appends "@group" to ``item._nodeid``, which pytest 9 no longer reads
-    for ``item.nodeid``, so every module is its own group and two Ray tests can run at once. Tests
-    that need a port of their own therefore take a free one (tests/cluster/test_job_submit.py: its
-    head's job agent once found the default port 52365 held by another test's head)."""
+    pytest is pinned to 8.4 (requirements.txt): pytest-xdist 3.8 appends "@group" to
+    ``item._nodeid``, which pytest 9 no longer reads for ``item.nodeid``, so under pytest 9 every
+    module was its own group and two Ray tests ran at once (a job-submission test failed that way:
+    its head's job agent found port 52365 held by another test's head; that test now takes a free
+    port as well)."""
     ray_first = sorted(items, key=lambda item: item.get_closest_marker("ray") is None)  # stable
     items[:] = ray_first
     if not config.pluginmanager.hasplugin("xdist"):
