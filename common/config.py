@@ -130,8 +130,9 @@ class PerfConfig:
     fused_adam: bool = False  # Adam's fused single-kernel update (torch's fused=True)
     # torch.compile the filtering cell, the imagined step and the decoder (needs a C++ compiler on CPU)
     compile: bool = False
-    # The first layer of the critics and the reward head on imagined states reads z's one-hot groups as
-    # row lookups (learner/onehot_linear.py) instead of multiplying by the zeros; same values up to rounding
+    # The layers that read z on imagined states (the actor's and the RSSM input's first layers at every
+    # imagined step, the reward head's and the critics' first layers) read z's one-hot groups as row
+    # lookups (learner/onehot_linear.py) instead of multiplying by the zeros; same values up to rounding
     onehot_rows: bool = True
     # Keep the memory the learner frees for its next step instead of handing it back to the kernel (glibc
     # malloc: no mmap'd blocks, no heap trimming): a CPU update then pays no page faults, for a resident size

@@ -20,7 +20,8 @@ from common.config import ModelConfig
 
 def preprocess_images(image: torch.Tensor) -> torch.Tensor:
     """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-0.5, 0.5]."""
-    x = image.float().div(255.0).sub(0.5)
+    # in place on a fresh copy: one float buffer instead of three (same values)
+    x = image.to(torch.float32, copy=True).div_(255.0).sub_(0.5)
     return x.movedim(-1, -3)
 
 
@@ -29,7 +30,11 @@ def mlp(in_dim: int, out_dim: int, hidden: int, layers: int, norm: str = "layer"
     mods: list[nn.Module] = []
     dim = in_dim
     for _ in range(layers):
-        mods += [nn.Linear(dim, hidden), nn.LayerNorm(hidden) if norm == "layer" else nn.Identity(), nn.ELU()]
+        # ELU in place, here and in every network: its backward then reads the output (out + 1 where x < 0)
+        # instead of recomputing exp from the input; forward and backward at (2, 12800, 200), 2 threads:
+        # 13.8 -> 8.3 ms. Nothing needs the pre-activation: Linear, LayerNorm and conv backwards read inputs.
+        norm_layer = nn.LayerNorm(hidden) if norm == "layer" else nn.Identity()
+        mods += [nn.Linear(dim, hidden), norm_layer, nn.ELU(inplace=True)]
         dim = hidden
     mods.append(nn.Linear(dim, out_dim))
     return nn.Sequential(*mods)
@@ -47,7 +52,7 @@ class Encoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (N, 3, 64, 64) float in [-0.5, 0.5] -> (N, E)
         for conv in self.convs:
-            x = F.elu(conv(x))
+            x = F.elu(conv(x), inplace=True)
         return x.flatten(1)
 
 
@@ -82,7 +87,7 @@ class PriorEnsemble(nn.Module):
         x = torch.addmm(self.b1.reshape(-1), h, w1).reshape(-1, m, hidden).transpose(0, 1)  # (M, N, H)
         if self.norm == "layer":
             x = torch.addcmul(self.ln_b.unsqueeze(1), F.layer_norm(x, (hidden,)), self.ln_w.unsqueeze(1))
-        x = F.elu(x)
+        x = F.elu(x, inplace=True)
         return torch.baddbmm(self.b2.unsqueeze(1), x, self.w2)  # (M, N, out)
 
     def forward_selected(self, h: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
@@ -98,7 +103,7 @@ class PriorEnsemble(nn.Module):
             x = torch.addmm(self.b1[m], h[idx], self.w1[m])  # (n_m, H)
             if self.norm == "layer":
                 x = F.layer_norm(x, x.shape[-1:]) * self.ln_w[m] + self.ln_b[m]
-            outs.append(torch.addmm(self.b2[m], F.elu(x), self.w2[m]))  # (n_m, out)
+            outs.append(torch.addmm(self.b2[m], F.elu(x, inplace=True), self.w2[m]))  # (n_m, out)
             rows.append(idx)
         return torch.cat(outs)[torch.argsort(torch.cat(rows))]  # back to row order
 
@@ -128,9 +133,15 @@ def sample_categorical(probs: torch.Tensor) -> torch.Tensor:
 
 def sample_onehot(logits: torch.Tensor) -> torch.Tensor:
     """Straight-through categorical sample. logits (..., S, C) -> one-hot (..., S*C) with grad of probs."""
+    return sample_onehot_and_index(logits)[0]
+
+
+def sample_onehot_and_index(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``sample_onehot`` and the drawn classes (..., S) long (the same draw)."""
     probs = logits.softmax(-1)
-    onehot = F.one_hot(sample_categorical(probs.detach().float()), probs.shape[-1]).to(probs.dtype)
-    return (onehot + probs - probs.detach()).flatten(-2)
+    index = sample_categorical(probs.detach().float())
+    onehot = F.one_hot(index, probs.shape[-1]).to(probs.dtype)
+    return (onehot + probs - probs.detach()).flatten(-2), index
 
 
 class RSSM(nn.Module):
@@ -153,8 +164,12 @@ class RSSM(nn.Module):
 
     def deter_step(self, prev: RSSMState, action: torch.Tensor) -> torch.Tensor:
         """h_t = f(h_{t-1}, z_{t-1}, a_t).  prev: (N, ...), action (N, A) -> (N, D)."""
-        x = F.elu(self.img_in_norm(self.img_in(torch.cat([prev.stoch, action], -1))))
-        return self.gru(x, prev.deter)
+        return self.deter_from_input(self.img_in(torch.cat([prev.stoch, action], -1)), prev.deter)
+
+    def deter_from_input(self, img_in: torch.Tensor, deter: torch.Tensor) -> torch.Tensor:
+        """The rest of ``deter_step`` after its first layer ``img_in`` (a caller may compute that layer its
+        own way: the learner's imagination reads z's one-hot groups as row lookups). (N, H), (N, D) -> (N, D)."""
+        return self.gru(F.elu(self.img_in_norm(img_in), inplace=True), deter)
 
     def prior_logits(self, deter: torch.Tensor) -> torch.Tensor:
         """Logits of every prior member. deter (N, D) -> (M, N, S, C)."""
@@ -247,7 +262,11 @@ class Actor(nn.Module):
 
     def forward(self, feat: torch.Tensor) -> TruncNormal:
         # feat (N, F) -> distribution over (N, A)
-        mu, raw_std = self.net(feat).float().chunk(2, -1)  # distribution math in fp32, also under bf16 autocast
+        return self.distribution(self.net(feat))
+
+    def distribution(self, out: torch.Tensor) -> TruncNormal:
+        """The policy from the network's output (N, 2A) (a caller may run ``net`` its own way)."""
+        mu, raw_std = out.float().chunk(2, -1)  # distribution math in fp32, also under bf16 autocast
         std = 2.0 * torch.sigmoid(raw_std / 2.0) + self.min_std
         return TruncNormal(torch.tanh(mu), std)
 

@@ -54,10 +54,11 @@ class CriticEnsemble(nn.Module):
             # member by member, so each norm applies its gain and bias in its own kernel: at the behaviour
             # update's (2, 12800, 200), a critic pass forward and backward took 5-14% less than with one
             # norm and the members' gains and biases broadcast after it (two more passes each way)
+            # (unbind, not x[j]: each x[j]'s backward would zero-fill a gradient of all members' size)
             x = torch.stack(
-                [F.layer_norm(x[j], (self.hidden,), self.ln_w[i, j], self.ln_b[i, j]) for j in range(self.members)]
+                [F.layer_norm(xj, (self.hidden,), self.ln_w[i, j], self.ln_b[i, j]) for j, xj in enumerate(x.unbind(0))]
             )
-        return F.elu(x)
+        return F.elu(x, inplace=True)
 
     def forward(
         self, feat: torch.Tensor, action: torch.Tensor | None = None, index: torch.Tensor | None = None

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from common.networks import Actor, RSSMState, sample_onehot
-from learner.onehot_linear import stoch_index
+from common.networks import Actor, RSSMState, sample_onehot_and_index
+from learner.onehot_linear import lookup_weights, onehot_feat_linear, onehot_linear, stoch_index
 from learner.world_model import WorldModel
 
 
@@ -125,23 +125,56 @@ class Trajectory:
     stoch_index: torch.Tensor | None = None
 
 
+@dataclass
+class ZLookups:
+    """The first layers of an imagined step that read z, as (in, out) row-lookup weights and biases
+    (``perf.onehot_rows``; learner/onehot_linear.py). Made once per rollout: the weights do not change
+    within it, and their gradient comes back through the one copy."""
+
+    actor: tuple[torch.Tensor, torch.Tensor]  # the actor's first layer, on s = [h, z]
+    img_in: tuple[torch.Tensor, torch.Tensor]  # the RSSM's input layer, on [z, a]
+
+    @classmethod
+    def of(cls, world_model: WorldModel, actor: Actor) -> ZLookups:
+        return cls(lookup_weights(actor.net[0]), lookup_weights(world_model.rssm.img_in[0]))
+
+
+def _policy(actor: Actor, feat: torch.Tensor, classes: int, lookups: ZLookups | None, index: torch.Tensor | None):
+    if lookups is None:
+        return actor(feat)
+    return actor.distribution(actor.net[1:](onehot_feat_linear(feat, index, *lookups.actor, classes)))
+
+
 def imagine_step(
-    world_model: WorldModel, actor: Actor, state: RSSMState, feat: torch.Tensor, reduce: str, member: str
-) -> tuple[torch.Tensor, torch.Tensor, RSSMState, torch.Tensor, torch.Tensor]:
+    world_model: WorldModel,
+    actor: Actor,
+    state: RSSMState,
+    feat: torch.Tensor,
+    reduce: str,
+    member: str,
+    lookups: ZLookups | None = None,
+    index: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, RSSMState, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One imagined step from s^t (``feat`` = s^t's features): a^t ~ pi(s^t), s^(t+1), u(s^t, a^t).
 
-    Returns (action, entropy of pi(. | s^t), next state, its features, penalty). The unit that
-    ``perf.compile`` compiles: the rollout calls it H times with the same shapes. The reward head
-    is not here: it runs once over all imagined states after the rollout (one large matmul per
-    layer instead of H small ones)."""
-    dist = actor(feat)
-    action = dist.rsample()  # (N, A), reparameterised
+    Returns (action, entropy of pi(. | s^t), next state, its features, penalty, its z's classes (N, S)).
+    With ``lookups``, the actor's and the RSSM's first layers read z's one-hot groups (classes
+    ``index`` (N, S)) as row lookups. The unit that ``perf.compile`` compiles: the rollout calls it H
+    times with the same shapes. The reward head is not here: it runs once over all imagined states
+    after the rollout (one large matmul per layer instead of H small ones)."""
     rssm = world_model.rssm
-    deter = rssm.deter_step(state, action)  # h_{t+1}
+    dist = _policy(actor, feat, rssm.classes, lookups, index)
+    action = dist.rsample()  # (N, A), reparameterised
+    if lookups is None:
+        deter = rssm.deter_step(state, action)  # h_{t+1}
+    else:
+        x = onehot_linear(torch.cat([state.stoch, action], -1), index, *lookups.img_in, rssm.classes, start=0)
+        deter = rssm.deter_from_input(rssm.img_in[1:](x), state.deter)
     prior_all = rssm.prior_logits(deter)  # (M, N, S, C)
     penalty, logits = penalty_and_member(prior_all, reduce, member)
-    nxt = RSSMState(deter, sample_onehot(logits))
-    return action, dist.entropy(), nxt, nxt.feat, penalty
+    stoch, nxt_index = sample_onehot_and_index(logits)
+    nxt = RSSMState(deter, stoch)
+    return action, dist.entropy(), nxt, nxt.feat, penalty, nxt_index
 
 
 def imagine(
@@ -156,25 +189,30 @@ def imagine(
     onehot_rows: bool = False,
 ) -> Trajectory:
     """Roll out ``horizon`` steps from ``start`` (fields (N, ·), detached here). ``step`` is
-    ``imagine_step`` or a compiled copy of it. ``onehot_rows`` (perf.onehot_rows): the trajectory
-    carries z's classes, and the reward head reads them as row lookups."""
+    ``imagine_step`` or a compiled copy of it. ``onehot_rows`` (perf.onehot_rows): the layers that
+    read z (actor, RSSM input, reward head) read its one-hot groups as row lookups, and the trajectory
+    carries z's classes for the critics to do the same."""
     state = start.detach()
     feat = state.feat
-    feats, actions, penalties, entropies = [feat], [], [], []
+    rssm = world_model.rssm
+    lookups = ZLookups.of(world_model, actor) if onehot_rows else None
+    index = stoch_index(feat, rssm.stoch_dim, rssm.classes) if onehot_rows else None  # (N, S)
+    feats, actions, penalties, entropies, indices = [feat], [], [], [], [index]
     for _ in range(horizon):
-        action, entropy, state, feat, penalty = step(world_model, actor, state, feat, reduce, member)
+        out = step(world_model, actor, state, feat, reduce, member, lookups, index)
+        action, entropy, state, feat, penalty, index = out
         actions.append(action)
         entropies.append(entropy)
         penalties.append(penalty)
         feats.append(feat)
-    last = actor(feat)
+        indices.append(index)
+    last = _policy(actor, feat, rssm.classes, lookups, index)
     actions.append(last.rsample())
     entropies.append(last.entropy())
     feat = torch.stack(feats)  # (H+1, N, F)
     n = feat.shape[1]
     empty = feat.new_zeros(0, n)
-    rssm = world_model.rssm
-    index = stoch_index(feat, rssm.stoch_dim, rssm.classes) if onehot_rows else None  # (H+1, N, S)
+    index = torch.stack(indices) if onehot_rows else None  # (H+1, N, S)
     reward = (  # r(s^(t+1)), t = 0..H-1  (H, N)
         world_model.reward(feat[1:], None if index is None else index[1:]) if horizon else empty
     )

@@ -19,7 +19,7 @@ from torch import nn
 from common.batch import Batch
 from common.config import AlgoConfig, ModelConfig
 from common.networks import PolicyNet, RSSMState, mlp, preprocess_images
-from learner.onehot_linear import onehot_feat_linear
+from learner.onehot_linear import lookup_weights, onehot_feat_linear
 
 
 class Decoder(nn.Module):
@@ -57,9 +57,9 @@ class Decoder(nn.Module):
 
     def _decode(self, feat: torch.Tensor, phases: bool) -> torch.Tensor:
         """(N, 3, 64, 64); with ``phases`` and ``computes_phases``, the last layer's phases (N, 12, 32, 32)."""
-        x = F.elu(self._first_deconv(self.dense(feat)))
+        x = F.elu(self._first_deconv(self.dense(feat)), inplace=True)
         for deconv in self.deconvs[1:-1]:
-            x = F.elu(deconv(x))
+            x = F.elu(deconv(x), inplace=True)
         last = self.deconvs[-1]
         if self._subpixel_last():
             # torch's CPU transpose conv is slow with 3 output channels: at tiny size its forward takes
@@ -176,10 +176,9 @@ class WorldModel(nn.Module):
         ``feat``, which the first layer then reads as row lookups (learner/onehot_linear.py)."""
         if index is None:
             return self.reward_head(feat).squeeze(-1)
-        first = self.reward_head[0]
         # (F, O) in row-major order: the lookup reads whole rows (the transposed view took 79 ms against 65
         # for the dense layer at (12000, 1224) -> 200)
-        x = onehot_feat_linear(feat, index, first.weight.T.contiguous(), first.bias, self.rssm.classes)
+        x = onehot_feat_linear(feat, index, *lookup_weights(self.reward_head[0]), self.rssm.classes)
         return self.reward_head[1:](x).squeeze(-1)
 
     def loss(self, batch: Batch) -> WorldModelOutput:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from learner.critics import CriticEnsemble
-from learner.onehot_linear import onehot_feat_linear, stoch_index
+from learner.onehot_linear import lookup_weights, onehot_feat_linear, onehot_linear, stoch_index
 
 D, S, C, O = 5, 4, 3, 7
 
@@ -74,3 +74,65 @@ def test_critics_with_the_index_match_the_dense_critics(with_action):
     mine = torch.autograd.grad(out, params, g, retain_graph=True)
     for a, b in zip(mine, torch.autograd.grad(ref, params, g), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_groups_first_then_dense_columns_match_the_dense_layer():
+    # the RSSM's input layer reads [z, a]: the one-hot groups come first, then dense columns
+    feat, classes, logits = straight_through_feat(9, 5)
+    z = feat[:, D:]
+    action = torch.randn(9, 2, requires_grad=True)
+    x = torch.cat([z, action], -1)
+    weight = torch.randn(S * C + 2, O, requires_grad=True)
+    bias = torch.randn(O, requires_grad=True)
+    out = onehot_linear(x, classes, weight, bias, C, start=0)
+    ref = x @ weight + bias
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(ref)
+    inputs = (logits, action, weight, bias)
+    mine = torch.autograd.grad(out, inputs, g, retain_graph=True)
+    for a, b in zip(mine, torch.autograd.grad(ref, inputs, g), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_lookup_weights_of_a_linear_give_its_output_and_gradients():
+    torch.manual_seed(6)
+    linear = torch.nn.Linear(D + S * C, O)
+    feat, classes, _ = straight_through_feat(7, 6)
+    out = onehot_feat_linear(feat, classes, *lookup_weights(linear), C)
+    ref = linear(feat)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(ref)
+    params = list(linear.parameters())
+    for a, b in zip(torch.autograd.grad(out, params, g), torch.autograd.grad(ref, params, g), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_imagination_with_row_lookups_matches_the_dense_rollout():
+    # same draws, same trajectory, and the same actor gradient through the dynamics, with or without lookups
+    from conftest import ACTION_DIM, tiny_config
+
+    from common.networks import RSSMState
+    from learner.imagination import imagine
+    from learner.learner import Learner
+
+    learner = Learner(tiny_config(), ACTION_DIM, device="cpu")
+    wm, actor = learner.world_model, learner.agent.actor
+    rssm = wm.rssm
+    g = torch.Generator().manual_seed(7)
+    n = 6
+    classes = torch.randint(rssm.classes, (n, rssm.stoch), generator=g)
+    start = RSSMState(torch.randn(n, rssm.deter_dim, generator=g), F.one_hot(classes, rssm.classes).float().flatten(-2))
+    results = []
+    for on in (False, True):
+        torch.manual_seed(8)
+        traj = imagine(wm, actor, start, 4, 0.5, onehot_rows=on)
+        loss = traj.penalised_reward.sum() + traj.feat.square().sum() + traj.action.sum()
+        grads = torch.autograd.grad(loss, list(actor.parameters()))
+        results.append((traj, grads))
+    (dense, g_dense), (rows, g_rows) = results
+    assert dense.stoch_index is None and rows.stoch_index is not None
+    torch.testing.assert_close(rows.stoch_index, stoch_index(rows.feat, rssm.stoch_dim, rssm.classes), rtol=0, atol=0)
+    for name in ("feat", "action", "reward", "penalty", "entropy"):
+        torch.testing.assert_close(getattr(rows, name), getattr(dense, name), rtol=1e-5, atol=1e-5, msg=name)
+    for a, b in zip(g_rows, g_dense, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

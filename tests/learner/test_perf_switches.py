@@ -108,8 +108,10 @@ def test_onehot_rows_switch_decides_the_first_layers_path(monkeypatch, on):
     from learner import onehot_linear
 
     calls = []
-    real = onehot_linear._OneHotFeatLinear.apply
-    monkeypatch.setattr(onehot_linear._OneHotFeatLinear, "apply", lambda *a: calls.append(a[0].shape) or real(*a))
-    _train(f"perf.onehot_rows={str(on).lower()}", steps=1)
-    # reward head on imagined states, target critics, critics, and the critics in the actor loss
-    assert len(calls) == (4 if on else 0)
+    real = onehot_linear._OneHotLinear.apply
+    monkeypatch.setattr(onehot_linear._OneHotLinear, "apply", lambda *a: calls.append(a[0].shape) or real(*a))
+    learner, _ = _train(f"perf.onehot_rows={str(on).lower()}", steps=1)
+    h = learner.cfg.algo.imag_horizon
+    # per imagined step the actor and the RSSM input, the actor on the last state; then the reward head
+    # on imagined states, target critics, critics, and the critics in the actor loss
+    assert len(calls) == (2 * h + 1 + 4 if on else 0)
