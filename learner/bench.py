@@ -185,5 +185,6 @@ def switch_speedups(overrides: list[str], reps: int, device: str, native_bf16: b
         "all_switches_speedup": round(plain / timers["all"].median("step"), 3),
     }
     if not native_bf16:
-        result["switch_skipped"] = {"amp_bf16": "no native bf16 arithmetic on this device (software bf16 is far slower)"}
+        why = "no native bf16 arithmetic on this device (software bf16 is far slower)"
+        result["switch_skipped"] = {"amp_bf16": why}
     return result

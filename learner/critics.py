@@ -26,7 +26,14 @@ class CriticEnsemble(nn.Module):
     ``action_dim`` = 0 makes them state values v(s) (the DreamerV2 ablation)."""
 
     def __init__(
-        self, members: int, feat_dim: int, action_dim: int, hidden: int, layers: int, norm: str = "layer", classes: int = 0
+        self,
+        members: int,
+        feat_dim: int,
+        action_dim: int,
+        hidden: int,
+        layers: int,
+        norm: str = "layer",
+        classes: int = 0,
     ):
         super().__init__()
         self.classes = classes  # of each one-hot group of z in the features: forward's ``index`` needs it

@@ -65,7 +65,8 @@ class Decoder(nn.Module):
             # torch's CPU transpose conv is slow with 3 output channels: at tiny size its forward takes
             # 25-28 ms against 15-20 this way, forward and backward 34-47 against 34-39 (contiguous
             # tensors: 44 ms against 56, so they keep torch's kernel)
-            return conv_transpose2d_stride2_as_conv(x, last.weight, last.bias, shuffle=not (phases and self.computes_phases))
+            shuffle = not (phases and self.computes_phases)
+            return conv_transpose2d_stride2_as_conv(x, last.weight, last.bias, shuffle=shuffle)
         return last(x)
 
     def _subpixel_last(self) -> bool:

@@ -90,7 +90,8 @@ def test_loss_pairs_every_predicted_pixel_with_its_target_pixel(channels_last):
     torch.testing.assert_close(pred, target, rtol=1e-6, atol=1e-6)  # a wrong pairing is off by about 1e-2
     assert (full - full.roll(1, -1)).abs().mean() > 1e-3  # (neighbouring pixels differ by that much)
 
-    image = (torch.rand(5, 3, 64, 64) - 0.5).contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    image = (torch.rand(5, 3, 64, 64) - 0.5).contiguous(memory_format=layout)
     pred, target = decoder.prediction_and_target(feat, image)
     loss = F.mse_loss(pred, target, reduction="sum")
     ref = F.mse_loss(full, image, reduction="sum")

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from learner.critics import CriticEnsemble
 from learner.onehot_linear import lookup_weights, onehot_feat_linear, onehot_linear, stoch_index
 
-D, S, C, O = 5, 4, 3, 7
+D, S, C, OUT = 5, 4, 3, 7
 
 
 def straight_through_feat(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -31,8 +31,8 @@ def test_index_reads_the_classes_back():
 
 def test_values_and_gradients_match_the_dense_layer():
     feat, classes, logits = straight_through_feat(13, 1)
-    weight = torch.randn(D + S * C, O, requires_grad=True)
-    bias = torch.randn(O, requires_grad=True)
+    weight = torch.randn(D + S * C, OUT, requires_grad=True)
+    bias = torch.randn(OUT, requires_grad=True)
     out = onehot_feat_linear(feat, classes, weight, bias, C)
     ref = feat @ weight + bias
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
@@ -50,7 +50,7 @@ def test_values_and_gradients_match_the_dense_layer():
 def test_a_wrong_class_changes_the_value():
     # the lookup really reads the classes (a layer that ignored them and used, say, class 0 would fail)
     feat, classes, _ = straight_through_feat(6, 2)
-    weight, bias = torch.randn(D + S * C, O), torch.zeros(O)
+    weight, bias = torch.randn(D + S * C, OUT), torch.zeros(OUT)
     wrong = (classes + 1) % C
     assert not torch.allclose(onehot_feat_linear(feat, wrong, weight, bias, C), feat @ weight, atol=1e-3)
 
@@ -82,8 +82,8 @@ def test_groups_first_then_dense_columns_match_the_dense_layer():
     z = feat[:, D:]
     action = torch.randn(9, 2, requires_grad=True)
     x = torch.cat([z, action], -1)
-    weight = torch.randn(S * C + 2, O, requires_grad=True)
-    bias = torch.randn(O, requires_grad=True)
+    weight = torch.randn(S * C + 2, OUT, requires_grad=True)
+    bias = torch.randn(OUT, requires_grad=True)
     out = onehot_linear(x, classes, weight, bias, C, start=0)
     ref = x @ weight + bias
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
@@ -96,7 +96,7 @@ def test_groups_first_then_dense_columns_match_the_dense_layer():
 
 def test_lookup_weights_of_a_linear_give_its_output_and_gradients():
     torch.manual_seed(6)
-    linear = torch.nn.Linear(D + S * C, O)
+    linear = torch.nn.Linear(D + S * C, OUT)
     feat, classes, _ = straight_through_feat(7, 6)
     out = onehot_feat_linear(feat, classes, *lookup_weights(linear), C)
     ref = linear(feat)
