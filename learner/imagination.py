@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from common.networks import Actor, RSSMState, sample_onehot_and_index
-from learner.onehot_linear import lookup_weights, onehot_feat_linear, onehot_linear, stoch_index
+from learner.onehot_linear import lookup_weights, onehot_net, stoch_index
 from learner.world_model import WorldModel
 
 
@@ -142,7 +142,7 @@ class ZLookups:
 def _policy(actor: Actor, feat: torch.Tensor, classes: int, lookups: ZLookups | None, index: torch.Tensor | None):
     if lookups is None:
         return actor(feat)
-    return actor.distribution(actor.net[1:](onehot_feat_linear(feat, index, *lookups.actor, classes)))
+    return actor.distribution(onehot_net(actor.net, feat, index, classes, weights=lookups.actor))
 
 
 def imagine_step(
@@ -168,8 +168,8 @@ def imagine_step(
     if lookups is None:
         deter = rssm.deter_step(state, action)  # h_{t+1}
     else:
-        x = onehot_linear(torch.cat([state.stoch, action], -1), index, *lookups.img_in, rssm.classes, start=0)
-        deter = rssm.deter_from_input(rssm.img_in[1:](x), state.deter)
+        x = torch.cat([state.stoch, action], -1)
+        deter = rssm.deter_from_input(onehot_net(rssm.img_in, x, index, rssm.classes, 0, lookups.img_in), state.deter)
     prior_all = rssm.prior_logits(deter)  # (M, N, S, C)
     penalty, logits = penalty_and_member(prior_all, reduce, member)
     stoch, nxt_index = sample_onehot_and_index(logits)

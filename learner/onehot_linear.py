@@ -89,6 +89,23 @@ def onehot_feat_linear(
     return onehot_linear(feat, index, weight, bias, classes, feat.shape[-1] - index.shape[-1] * classes)
 
 
+def onehot_net(
+    net: nn.Sequential,
+    x: torch.Tensor,
+    index: torch.Tensor,
+    classes: int,
+    start: int | None = None,
+    weights: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """``net(x)`` for a Sequential that starts with an nn.Linear, that layer reading the one-hot groups of x
+    (classes ``index``) as row lookups. ``start``: the column where the groups begin (None: they end x, as
+    z ends s = [h, z]). ``weights``: ``lookup_weights(net[0])`` made once by a caller that calls repeatedly."""
+    weight, bias = weights if weights is not None else lookup_weights(net[0])
+    if start is None:
+        start = x.shape[-1] - index.shape[-1] * classes
+    return net[1:](onehot_linear(x, index, weight, bias, classes, start))
+
+
 def lookup_weights(linear: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
     """An nn.Linear's (weight as (in, out) rows, bias) for ``onehot_linear``: the lookups read whole rows,
     which its (out, in) weight stores strided. A differentiable copy: make it once per use of the weights

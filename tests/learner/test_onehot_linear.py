@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from learner.critics import CriticEnsemble
-from learner.onehot_linear import lookup_weights, onehot_feat_linear, onehot_linear, stoch_index
+from learner.onehot_linear import lookup_weights, onehot_feat_linear, onehot_linear, onehot_net, stoch_index
 
 D, S, C, OUT = 5, 4, 3, 7
 
@@ -104,6 +104,22 @@ def test_lookup_weights_of_a_linear_give_its_output_and_gradients():
     g = torch.randn_like(ref)
     params = list(linear.parameters())
     for a, b in zip(torch.autograd.grad(out, params, g), torch.autograd.grad(ref, params, g), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_a_network_whose_first_layer_reads_rows_matches_the_network():
+    # onehot_net runs the rest of the Sequential after the lookup layer (here two more layers)
+    from common.networks import mlp
+
+    torch.manual_seed(9)
+    net = mlp(D + S * C, OUT, 6, 2)
+    feat, classes, logits = straight_through_feat(8, 9)
+    out, ref = onehot_net(net, feat, classes, C), net(feat)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(ref)
+    inputs = [logits, *net.parameters()]
+    mine = torch.autograd.grad(out, inputs, g, retain_graph=True)
+    for a, b in zip(mine, torch.autograd.grad(ref, inputs, g), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
