@@ -6,38 +6,50 @@ BIN    := $(VENV)/bin
 # CPU wheel by default; on a CUDA machine: make install TORCH=torch
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
+COMPILED := $(VENV)/.compiled
 ARGS   ?=
 
 export MUJOCO_GL ?= egl
 
+# Where PYTHONDONTWRITEBYTECODE is set (as on this project's CI machines), every process would compile
+# each module it imports, every time: a Ray worker then takes ~9 s instead of ~4 s to import torch and
+# the envs. `moto` here unsets it, so the first process to import a module leaves its bytecode in .venv for
+# the rest (about 20 s of compiling, once, against 50 s for the whole venv).
+MOTO   := env -u PYTHONDONTWRITEBYTECODE $(BIN)/moto
+
 .PHONY: install run test bench study lint clean
 
-# pip byte-compiles every module it installs, on one core; compileall does the same on every core
-# (2 cores, fresh venv: 115 s as pip alone did it, 45 s without compiling, 84 s with compileall).
-# Its exit status is 1 because a few test files in the wheels are newer Python (pip skips those
-# too): the list is kept in .venv/compileall.log.
+# pip byte-compiles every module it installs, on one core (2 cores, fresh venv: 115 s as pip alone did
+# it, 45 s without compiling). The install compiles nothing: `make run` lets its own processes write the
+# bytecode of the ~2,800 modules they import (below), and `make test`, whose suite imports far more,
+# compiles the whole venv on every core first ($(COMPILED), about 50 s).
 $(STAMP): pyproject.toml requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --no-compile --upgrade pip
 	$(BIN)/pip install -q --no-compile "$(TORCH)" -r requirements.txt
 	$(BIN)/pip install -q --no-compile --no-deps -e .
+	@echo "$(TORCH)" > $(STAMP)
+
+# compileall's exit status is 1 because a few test files in the wheels are newer Python (pip skips those
+# too): the list is kept in .venv/compileall.log.
+$(COMPILED): $(STAMP)
 	@echo "byte-compiling .venv on every core"
 	@$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > $(VENV)/compileall.log 2>&1 || true
-	@echo "$(TORCH)" > $(STAMP)
+	@touch $(COMPILED)
 
 # Re-installs when the requested torch differs from the one installed.
 install: $(STAMP)
 	@grep -qxF "$(TORCH)" $(STAMP) || { $(BIN)/pip install -q --force-reinstall --no-deps "$(TORCH)" && echo "$(TORCH)" > $(STAMP); }
 
 run: install
-	$(BIN)/moto train $(ARGS)
+	$(MOTO) train $(ARGS)
 
 # Two workers: the tests that start Ray, one after another, beside all the others (tests/conftest.py).
 # The Ray lane is the longest, so it is handed out first (collection order, not xdist's by-size order).
 # TEST_WORKERS=0 runs everything in this one process.
 TEST_WORKERS ?= 2
 
-test: install
+test: install $(COMPILED)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=20 tests $(ARGS)
 
 bench: install
@@ -45,15 +57,15 @@ bench: install
 	@for b in env storage learner actors; do \
 	  echo "== moto bench $$b"; \
 	  extra=""; [ $$b = learner ] && extra="--switches"; \
-	  $(BIN)/moto bench $$b $$extra --json | tee bench/results/$$b.log | tail -n 1 > bench/results/$$b.json || exit 1; \
+	  $(MOTO) bench $$b $$extra --json | tee bench/results/$$b.log | tail -n 1 > bench/results/$$b.json || exit 1; \
 	  cat bench/results/$$b.json; \
 	done
 
 # The CPU study (docs/results/cpu-study): runs what docs/results/cpu-study/runs/ does not hold yet
 # (about 8 minutes a run on 2 cores), then redraws its report from the committed files.
 study: install
-	$(BIN)/moto campaign configs/campaigns/cpu-study.yaml
-	$(BIN)/moto report docs/results/cpu-study --out docs/results/cpu-study/report
+	$(MOTO) campaign configs/campaigns/cpu-study.yaml
+	$(MOTO) report docs/results/cpu-study --out docs/results/cpu-study/report
 
 lint: install
 	$(BIN)/ruff check .
