@@ -74,17 +74,22 @@ class Driver:
     def _start_actors(self) -> None:
         cfg, state = self.cfg, self.schedule.state
         check_shared_paths(cfg, Path(self.run_path), self.store_url)
+        # The workers open the store at their first episode, so they start first: their processes import
+        # torch and MuJoCo and build their envs on the other cores while this one records the demos (on
+        # 2 cores that took ~11 s on the learner's path, and slowed its first updates).
+        self.board, self.board_name = start_weight_board()
+        self.fleet = Fleet(cfg, self.store_url, self.board_name)
+        self.eval_worker = evaluation_worker(cfg, self.board_name)
         if not state.offline_imported:
             prepare_offline_data(cfg, self.store_url)
             state.offline_imported = True
         self._recount_online_episodes()
         use_gpu = cfg.device != "cpu" and ray.cluster_resources().get("GPU", 0) >= 1
+        # after the demos: its sampler loads every offline episode at once, in one order, so a seed
+        # gives the same offline phase
         self.learner = learner_actor(cfg, use_gpu, learner_resources()).remote(
             cfg, self.store_url, self.run_path, str(self.checkpoint) if self.checkpoint else None
         )
-        self.board, self.board_name = start_weight_board()
-        self.fleet = Fleet(cfg, self.store_url, self.board_name)
-        self.eval_worker = evaluation_worker(cfg, self.board_name)
 
     def _recount_online_episodes(self) -> None:
         """The store is the run's memory: episodes committed after the last checkpoint still count."""

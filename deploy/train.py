@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 import ray
 
@@ -73,8 +75,12 @@ def main(args: argparse.Namespace) -> int:
             write_init_record(run.path, init_record)
             print(f"fine-tuning from {init_record['checkpoint']} (learner step {init_record['learner_step']})")
         print(f"run directory: {run.path}")
-    from deploy.driver import Driver  # imports torch, the learner and the actors: after config errors are out
-
+    # The driver module imports torch, the learner and the actors (after config errors are out): in a
+    # thread, while Ray's own processes start on the other cores (ray.init stays in the main thread,
+    # where it may install signal handlers)
+    importing = ThreadPoolExecutor(1, thread_name_prefix="import-driver")
+    driver_module = importing.submit(importlib.import_module, "deploy.driver")
+    importing.shutdown(wait=False)
     try:
         started_ray = init_ray(cfg)
     except Exception as e:  # e.g. Ray's "node timed out during startup" on an overloaded machine
@@ -88,6 +94,7 @@ def main(args: argparse.Namespace) -> int:
         )
         raise UserError(f"Ray did not start ({first_line(e)}); the new run directory was removed; {fix}") from e
     try:
+        Driver = driver_module.result().Driver
         print(Driver(cfg, run, checkpoint).run())
     except UserError:
         if not args.resume:
