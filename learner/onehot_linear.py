@@ -102,7 +102,7 @@ def onehot_net(
     z ends s = [h, z]). ``weights``: ``lookup_weights(net[0])`` made once by a caller that calls repeatedly."""
     weight, bias = weights if weights is not None else lookup_weights(net[0])
     if start is None:
-        start = x.shape[-1] - index.shape[-1] * classes
+        return net[1:](onehot_feat_linear(x, index, weight, bias, classes))
     return net[1:](onehot_linear(x, index, weight, bias, classes, start))
 
 
