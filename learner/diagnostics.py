@@ -153,15 +153,19 @@ def log_diagnostics(
         return {}
     was_training = wm.training
     wm.eval()
+    device = next(wm.parameters()).device
+    # The rollouts draw latents (the open-loop video, epsilon_u): on a forked RNG, so that when and how
+    # often diagnostics run never changes the updates after them.
     try:
-        video = open_loop_prediction(wm, episodes[0])  # (T, H, W, 3)
-        add_gif(writer, "diag/open_loop", video, step)  # an animated GIF in TensorBoard's Images tab
-        writer.add_image("diag/open_loop_strip", np.concatenate(list(video[::5]), axis=0), step, dataformats="HWC")
-        if video_dir is not None:
-            save_gif(video, Path(video_dir) / f"openloop_{step:08d}.gif")
-        writer.add_image("diag/reward_prediction", reward_plot(episodes, wm), step, dataformats="HWC")
-        eps = epsilon_u(wm, episodes, learner.cfg.algo.imag_horizon, learner.cfg.algo.penalty_reduce)
-        writer.add_scalar("diag/epsilon_u", eps, step)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            video = open_loop_prediction(wm, episodes[0])  # (T, H, W, 3)
+            add_gif(writer, "diag/open_loop", video, step)  # an animated GIF in TensorBoard's Images tab
+            writer.add_image("diag/open_loop_strip", np.concatenate(list(video[::5]), axis=0), step, dataformats="HWC")
+            if video_dir is not None:
+                save_gif(video, Path(video_dir) / f"openloop_{step:08d}.gif")
+            writer.add_image("diag/reward_prediction", reward_plot(episodes, wm), step, dataformats="HWC")
+            eps = epsilon_u(wm, episodes, learner.cfg.algo.imag_horizon, learner.cfg.algo.penalty_reduce)
+            writer.add_scalar("diag/epsilon_u", eps, step)
     finally:
         wm.train(was_training)
     return {"diag/epsilon_u": eps}

@@ -2,7 +2,7 @@
 
 import numpy as np
 import torch
-from conftest import ACTION_DIM, random_episode, tiny_config
+from conftest import ACTION_DIM, random_batch, random_episode, tiny_config
 
 from learner.diagnostics import epsilon_u, log_diagnostics, open_loop_prediction, reward_prediction
 from learner.learner import Learner
@@ -38,3 +38,28 @@ def test_log_diagnostics_writes_tensorboard(tmp_path):
     writer.close()
     assert out["diag/epsilon_u"] > 0
     assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
+
+
+def test_diagnostics_leave_the_updates_after_them_unchanged(tmp_path):
+    """They draw latents, but on a forked RNG: a run's updates do not depend on logging.diagnostics_every."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    cfg = tiny_config()
+    batch, episodes = random_batch(cfg), [random_episode(seed=2)]
+    world_model = Learner(cfg, ACTION_DIM).world_model
+    before = torch.random.get_rng_state()
+    epsilon_u(world_model, episodes, horizon=3)
+    assert not torch.equal(before, torch.random.get_rng_state())  # unforked, they would shift the draws
+
+    def two_updates(with_diagnostics: bool) -> list[torch.Tensor]:
+        learner = Learner(cfg, ACTION_DIM)  # seeds torch from cfg.seed
+        learner.train_step(batch)
+        if with_diagnostics:
+            writer = SummaryWriter(str(tmp_path / "tb"))
+            log_diagnostics(learner, episodes, writer, step=1)
+            writer.close()
+        learner.train_step(batch)
+        return [p.detach().clone() for m in (learner.world_model, learner.agent) for p in m.parameters()]
+
+    plain, diagnosed = two_updates(False), two_updates(True)
+    assert all(torch.equal(a, b) for a, b in zip(plain, diagnosed, strict=True))
