@@ -33,7 +33,7 @@ def test_every_package_is_listed_and_the_license_matches():
     }
     assert found - listed == set(), "add these packages to [tool.setuptools] packages in pyproject.toml"
     project = pyproject()["project"]
-    assert project["license"]["text"] == "MIT" and (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert project["license"] == "MIT" and (ROOT / "LICENSE").read_text().startswith("MIT License")
     assert project["requires-python"] == ">=3.11"
     assert {"wandb", "mlflow"} <= set(project["optional-dependencies"])
 
