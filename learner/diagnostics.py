@@ -153,11 +153,10 @@ def log_diagnostics(
         return {}
     was_training = wm.training
     wm.eval()
-    device = next(wm.parameters()).device
     # The rollouts draw latents (the open-loop video, epsilon_u): on a forked RNG, so that when and how
     # often diagnostics run never changes the updates after them.
     try:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with torch.random.fork_rng(devices=[learner.device] if learner.cuda else []):
             video = open_loop_prediction(wm, episodes[0])  # (T, H, W, 3)
             add_gif(writer, "diag/open_loop", video, step)  # an animated GIF in TensorBoard's Images tab
             writer.add_image("diag/open_loop_strip", np.concatenate(list(video[::5]), axis=0), step, dataformats="HWC")
