@@ -1,5 +1,6 @@
-"""The decoder's fast paths (first transpose conv as a matmul, last one as a convolution and a pixel
-shuffle in the channels-last layout) compute the same image and gradients as plain transpose convolutions."""
+"""The decoder's fast paths (first transpose conv as a matmul, the middle ones with their bias added
+apart on CPU, the last one as a convolution and a pixel shuffle in the channels-last layout) compute
+the same image and gradients as plain transpose convolutions."""
 
 import pytest
 import torch
