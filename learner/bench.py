@@ -16,9 +16,8 @@ import torch
 from common.batch import Batch
 from common.config import MotoConfig
 from common.config_loading import load_config
-from learner.learner import Learner, resolve_device
+from learner.learner import LEARNER_SPEED, Learner, resolve_device
 from learner.precision import use_bf16
-from learner.service import LEARNER_SPEED
 
 ACTION_DIM = 4
 

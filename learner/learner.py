@@ -30,6 +30,7 @@ from learner.precision import precision_label, use_bf16
 from learner.world_model import WorldModel
 
 CHECKPOINT_FORMAT = 2  # 2: the critics and their targets are one batched module (learner/critics.py)
+LEARNER_SPEED = "learner_steps_per_s"  # gradient steps per second: the one name of learner speed (results, TB)
 
 
 class CheckpointMismatchError(UserError, ValueError):

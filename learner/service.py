@@ -18,12 +18,11 @@ import torch
 
 from common.config import MotoConfig
 from common.tasks import task_spec
-from learner.learner import Learner
+from learner.learner import LEARNER_SPEED, Learner
 from storage import Sampler, TrajectoryStore
 
 CHECKPOINT_FILE = "learner.pt"  # the one name of a learner checkpoint, in run and pretrain directories
 LEGACY_CHECKPOINT_FILE = "checkpoint.pt"  # what `moto pretrain` wrote before it shared this service
-LEARNER_SPEED = "learner_steps_per_s"  # gradient steps per second: the train() result key and the TB tag's name
 
 
 def checkpoint_file(directory: str | Path) -> Path:

@@ -1,0 +1,38 @@
+"""The learner, its bench and its tests' fixtures import neither Ray, Zarr nor the simulators, so
+`deploy/gpu_check.sh` runs on a GPU node that has PyTorch and omegaconf but none of the rest."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+ABSENT = ("ray", "zarr", "numcodecs", "mujoco", "metaworld", "gymnasium", "gymnasium_robotics", "minari")
+
+
+def test_learner_bench_and_cuda_test_fixtures_import_without_ray_zarr_or_simulators():
+    # a None entry in sys.modules makes any import of that name raise ImportError
+    code = (
+        f"import sys\nfor name in {ABSENT!r}: sys.modules[name] = None\n"
+        "sys.path[:0] = ['tests', 'tests/learner']\n"
+        "import deploy.cli, deploy.bench, learner.bench, learner.learner, conftest\n"
+        "from deploy.cli import main\n"
+        "sys.exit(main(['bench', 'learner', '--size', 'tiny', '--quick', '--device', 'cpu', '--threads', '1',"
+        " '--json']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '"bench": "learner"' in proc.stdout.splitlines()[-1]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the script runs the checks instead")
+def test_gpu_check_says_what_is_missing_without_cuda(tmp_path):
+    proc = subprocess.run(
+        ["bash", str(ROOT / "deploy" / "gpu_check.sh"), str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable},
+    )
+    assert proc.returncode == 2
+    assert "sees no CUDA device" in proc.stderr and "CUDA build of PyTorch" in proc.stderr
+    assert not (tmp_path / "out" / "cuda_tests.log").exists()  # nothing ran past the check
