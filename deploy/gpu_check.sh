@@ -11,11 +11,11 @@
 # without network runs it from a plain checkout with omegaconf's one wheel on PYTHONPATH
 # (`pip download --no-deps omegaconf==2.4.0` where there is network; it is pure Python).
 set -uo pipefail
-out=${1:?usage: deploy/gpu_check.sh OUT_DIR [bench options]}
+mkdir -p "${1:?usage: deploy/gpu_check.sh OUT_DIR [bench options]}" || exit 2
+out=$(cd "$1" && pwd)  # absolute: the checks run from the repository root, the caller may be elsewhere
 shift
 py=${PYTHON:-python3}
 cd "$(dirname "$0")/.." || exit 2
-mkdir -p "$out" || exit 2
 
 "$py" - <<'EOF' || exit 2
 import sys
@@ -36,7 +36,8 @@ tests_rc=${PIPESTATUS[0]}
 "$py" -m deploy.cli bench learner --size paper --switches --device cuda --json "$@" 2>&1 \
     | tee "$out/bench_learner_paper_cuda.log"
 bench_rc=${PIPESTATUS[0]}
-tail -n 1 "$out/bench_learner_paper_cuda.log" > "$out/bench_learner_paper_cuda.json"
+# the bench prints its result as one JSON line, last; a failed bench leaves only its log
+[ "$bench_rc" -eq 0 ] && tail -n 1 "$out/bench_learner_paper_cuda.log" > "$out/bench_learner_paper_cuda.json"
 
 echo "gpu_check: CUDA tests exit $tests_rc, bench exit $bench_rc; results in $out"
 [ "$tests_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]

@@ -72,12 +72,15 @@ class Decoder(nn.Module):
     @staticmethod
     def _middle_deconv(deconv: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
         """``deconv(x)``. On CPU its bias is added apart: given a bias, oneDNN's backward pass for a
-        transpose conv took 25-30% longer (small size, 64->32 channels on 13x13 at N = 800: 370-397 ms
-        against 304-313 with the bias gradient summed apart) and the 5x5 layer's forward 125-130 ms
-        against 97-98. (Not for the encoder's convolutions or the sub-pixel last layer: mixed or slower.)"""
+        transpose conv took 17-29% longer (small size, 64->32 channels on 13x13 at N = 800, two runs:
+        370 and 397 ms against 313 and 304 plus 4-5 ms for summing the bias gradient apart) and the 5x5
+        layer's forward 125-130 ms against 97-98. (Not for the encoder's convolutions or the sub-pixel
+        last layer: no gain, or mixed.)"""
         if x.device.type != "cpu":
             return deconv(x)
-        y = F.conv_transpose2d(x, deconv.weight, None, stride=deconv.stride)
+        y = F.conv_transpose2d(
+            x, deconv.weight, None, deconv.stride, deconv.padding, deconv.output_padding, deconv.groups, deconv.dilation
+        )
         return y.add_(deconv.bias.view(1, -1, 1, 1))  # the conv's backward does not read its output
 
     def _subpixel_last(self) -> bool:

@@ -29,10 +29,11 @@ def test_learner_bench_and_cuda_test_fixtures_import_without_ray_zarr_or_simulat
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the script runs the checks instead")
 def test_gpu_check_says_what_is_missing_without_cuda(tmp_path):
-    proc = subprocess.run(
-        ["bash", str(ROOT / "deploy" / "gpu_check.sh"), str(tmp_path / "out")],
+    proc = subprocess.run(  # OUT_DIR relative to the caller's folder, not the repository's
+        ["bash", str(ROOT / "deploy" / "gpu_check.sh"), "out"], cwd=tmp_path,
         capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable},
     )
     assert proc.returncode == 2
     assert "sees no CUDA device" in proc.stderr and "CUDA build of PyTorch" in proc.stderr
-    assert not (tmp_path / "out" / "cuda_tests.log").exists()  # nothing ran past the check
+    assert (tmp_path / "out").is_dir() and not (ROOT / "out").exists()
+    assert list((tmp_path / "out").iterdir()) == []  # nothing ran past the check
