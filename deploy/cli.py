@@ -11,6 +11,28 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+DISTRIBUTION = "moto-rl"  # pyproject.toml's [project] name (the console script is `moto`)
+
+
+def version() -> str:
+    """The installed distribution's version; from a checkout's pyproject.toml when moto-rl is not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version(DISTRIBUTION)
+    except PackageNotFoundError:
+        pass
+    import tomllib
+    from pathlib import Path
+
+    try:
+        with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as f:
+            return tomllib.load(f)["project"]["version"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
+
+
 OVERRIDES_HELP = "config overrides: profile=, size=, task=, ablation=, or any key=value (e.g. algo.bc_weight=0)"
 
 
@@ -129,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="MOTO: offline pre-training then online fine-tuning of pixel robot policies, "
         "with Ray actors and a Zarr store.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_training_commands(sub)
     _add_store_commands(sub)
