@@ -25,8 +25,23 @@ def preprocess_images(image: torch.Tensor) -> torch.Tensor:
     return x.movedim(-1, -3)
 
 
-def mlp(in_dim: int, out_dim: int, hidden: int, layers: int, norm: str = "layer") -> nn.Sequential:
-    """``layers`` hidden layers of width ``hidden`` (Linear, LayerNorm, ELU), then a linear output."""
+class FP32Linear(nn.Linear):
+    """An nn.Linear that computes in fp32 under autocast (same parameters and state_dict keys).
+
+    For the output layer of a head whose value the method is sensitive to (reward, critic values):
+    a bf16 output at Kitchen's value scale (hundreds) is resolved to steps of 2. The layer is one
+    (N, hidden) x (hidden, 1) product, so its cost in fp32 is negligible."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return F.linear(x.float(), self.weight, self.bias)
+
+
+def mlp(
+    in_dim: int, out_dim: int, hidden: int, layers: int, norm: str = "layer", fp32_out: bool = False
+) -> nn.Sequential:
+    """``layers`` hidden layers of width ``hidden`` (Linear, LayerNorm, ELU), then a linear output
+    (``fp32_out``: computed in fp32 under autocast, see ``FP32Linear``)."""
     mods: list[nn.Module] = []
     dim = in_dim
     for _ in range(layers):
@@ -37,7 +52,7 @@ def mlp(in_dim: int, out_dim: int, hidden: int, layers: int, norm: str = "layer"
         norm_layer = nn.LayerNorm(hidden) if norm == "layer" else nn.Identity()
         mods += [nn.Linear(dim, hidden), norm_layer, nn.ELU(inplace=True)]
         dim = hidden
-    mods.append(nn.Linear(dim, out_dim))
+    mods.append((FP32Linear if fp32_out else nn.Linear)(dim, out_dim))
     return nn.Sequential(*mods)
 
 
@@ -139,10 +154,15 @@ def sample_onehot(logits: torch.Tensor) -> torch.Tensor:
 
 def sample_onehot_and_index(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``sample_onehot`` and the drawn classes (..., S) long (the same draw)."""
-    probs = logits.softmax(-1)
-    index = sample_categorical(probs.detach().float())
-    onehot = F.one_hot(index, probs.shape[-1]).to(probs.dtype)
-    return (onehot + probs - probs.detach()).flatten(-2), index
+    # In fp32 whatever the logits' dtype (bf16 under autocast); the sample is returned in the logits'
+    # dtype. onehot + (p - p) is exactly one-hot in the forward pass (p - p is exactly 0), where
+    # onehot + p - p rounds the hot entry to 1 +- 2^-8 in bf16; the gradient, d/dp = 1, is the same.
+    with torch.autocast(logits.device.type, enabled=False):
+        probs = logits.float().softmax(-1)
+        index = sample_categorical(probs.detach())
+        onehot = F.one_hot(index, probs.shape[-1]).to(probs.dtype)
+        sample = onehot + (probs - probs.detach())
+    return sample.to(logits.dtype).flatten(-2), index
 
 
 class RSSM(nn.Module):

@@ -87,18 +87,21 @@ class CriticEnsemble(nn.Module):
         if self.uses_action:
             h = torch.addmm(h, action.reshape(n, -1), w0[f:])
         h = self._hidden(h.reshape(n, m, -1).transpose(0, 1), 0)  # (M, N, H)
-        for i in range(1, len(self.weights)):
-            h = torch.baddbmm(self.biases[i].unsqueeze(1), h, self.weights[i])
-            if i < len(self.weights) - 1:
-                h = self._hidden(h, i)
-        return h.squeeze(-1).reshape(m, *lead)  # (M, ...)
+        last = len(self.weights) - 1
+        for i in range(1, last):
+            h = self._hidden(torch.baddbmm(self.biases[i].unsqueeze(1), h, self.weights[i]), i)
+        # the output layer in fp32 under autocast: the values feed the targets and returns, where bf16
+        # resolves Kitchen-scale values (hundreds) to steps of 2; it is one (N, H) x (H, 1) product per member
+        with torch.autocast(h.device.type, enabled=False):
+            q = torch.baddbmm(self.biases[last].unsqueeze(1), h.float(), self.weights[last])
+        return q.squeeze(-1).reshape(m, *lead)  # (M, ...), fp32
 
     def member_mlp(self, i: int) -> nn.Sequential:
         """Member ``i`` as a plain ``mlp`` (a copy of its weights), the reference the tests compare against."""
         from common.networks import mlp
 
         layers = len(self.weights) - 1
-        net = mlp(self.weights[0].shape[1], 1, self.hidden, layers, self.norm)
+        net = mlp(self.weights[0].shape[1], 1, self.hidden, layers, self.norm, fp32_out=True)
         linears = [mod for mod in net if isinstance(mod, nn.Linear)]
         norms = [mod for mod in net if isinstance(mod, nn.LayerNorm)]
         with torch.no_grad():

@@ -45,11 +45,13 @@ def test_switch_trains_and_matches_the_plain_update(switch, rtol, baseline, tmp_
 
 def test_bf16_autocast_really_runs_the_model_in_bf16():
     learner, _ = _train("perf.amp_bf16=true", steps=0)
-    dtypes = []
+    dtypes, outputs = [], []
     head = learner.world_model.reward_head
-    head.register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
+    head[0].register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
+    head.register_forward_hook(lambda mod, inp, out: outputs.append(out.dtype))
     learner.train_step(random_batch(learner.cfg, seed=0))
-    assert torch.bfloat16 in dtypes
+    assert torch.bfloat16 in dtypes  # the hidden layers run in bf16
+    assert set(outputs) == {torch.float32}  # the output layer in fp32 (test_bf16_numerics.py)
     assert all(p.dtype == torch.float32 for p in learner.world_model.parameters())  # master weights stay fp32
 
 
@@ -91,7 +93,7 @@ def test_automatic_bf16_is_on_exactly_where_the_cpu_computes_bf16(monkeypatch, s
     learner = Learner(tiny_config(f"perf.amp_bf16={setting}"), ACTION_DIM, device="cpu")
     assert learner.bf16 is expected
     dtypes = []
-    learner.world_model.reward_head.register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
+    learner.world_model.reward_head[0].register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
     learner.train_step(random_batch(learner.cfg, seed=0))
     assert (torch.bfloat16 in dtypes) is expected
 
