@@ -27,6 +27,9 @@ from typing import Any, Protocol
 
 import ray
 
+from common.config import WorkersConfig
+from common.restartable import call_restartable
+
 Weights = dict  # dict[str, torch.Tensor], as returned by the learner's ``policy_weights()``
 
 
@@ -87,16 +90,23 @@ def start_weight_board() -> tuple[Any, str]:
 
 
 class BoardWeightSource:
-    """Worker-side poller of the ``WeightBoard`` named ``board_name`` (in this job's Ray namespace)."""
+    """Worker-side poller of the ``WeightBoard`` named ``board_name`` (in this job's Ray namespace).
 
-    def __init__(self, board_name: str):
+    The board restarts without limit (its node lost): a poll made meanwhile waits for it, at most
+    ``restart_timeout_s`` (``workers.restart_timeout_s``). A restarted board is empty until the driver's
+    next publish, so the worker keeps its weights until then.
+    """
+
+    def __init__(self, board_name: str, restart_timeout_s: float = WorkersConfig.restart_timeout_s):
         if not isinstance(board_name, str):
             kind = type(board_name).__name__
             raise TypeError(f"give workers the WeightBoard's name (start_weight_board), not a {kind}")
         self.board = ray.get_actor(board_name)
+        self.restart_timeout_s = restart_timeout_s
 
     def latest(self, known_version: int) -> tuple[int, Weights] | None:
-        answer = ray.get(self.board.latest.remote(known_version))
+        answer = call_restartable(self.board, lambda: self.board.latest.remote(known_version), "the weight board",
+                                  self.restart_timeout_s, "the run stops; continue it with `moto train --resume RUN`")
         if answer is None:
             return None
         version, (ref,) = answer

@@ -29,8 +29,9 @@ import ray
 from actors.agents import Agent, LearnedAgent
 from actors.threads import limit_threads, thread_env
 from actors.weights import BoardWeightSource, Weights, WeightSource
-from common.config import MotoConfig
+from common.config import MotoConfig, WorkersConfig
 from common.episode import EpisodeBuilder, EpisodeMeta, EpisodeStats
+from common.restartable import call_restartable
 from common.tasks import task_spec
 
 EnvFactory = Callable[[Any, int], Any]  # (EnvConfig, seed) -> env
@@ -268,7 +269,7 @@ class RolloutWorkerActor:
             restarted = ctx.was_current_actor_reconstructed
         # A restarted worker gets fresh seeds; the first incarnation's are reproducible.
         salt = time.time_ns() & 0x7FFFFFFF if restarted else 0
-        source = BoardWeightSource(board_name) if board_name is not None else None
+        source = BoardWeightSource(board_name, cfg.workers.restart_timeout_s) if board_name is not None else None
         self.core = RolloutWorkerCore(cfg, store_url, index, scripted=scripted, weight_source=source, seed_salt=salt)
         # Fault injection for tests: die (like a crashed process) after this many env steps of the first
         # incarnation, counted over all its runs (so a test can pick which run the crash interrupts).
@@ -347,17 +348,13 @@ def make_rollout_workers(cfg: MotoConfig, store_url: str | None, board_name: str
             for i in range(n)]
 
 
-def wait_until_ready(worker: Any, timeout_s: float = 120.0) -> dict:
+def wait_until_ready(worker: Any, timeout_s: float = WorkersConfig.restart_timeout_s,
+                     what: str = "a rollout worker", fix: str = "", first_error: BaseException | None = None) -> dict:
     """Block until a (possibly restarting) worker answers; returns its ``info()``.
 
-    After a crash Ray restarts the actor, but calls made during the restart fail with
-    ``ActorUnavailableError``; the driver calls this before resubmitting work to that worker.
+    After a crash Ray restarts the actor, but calls made during the restart fail (``ActorUnavailableError``,
+    or ``ActorDiedError`` from the dying process); the driver calls this before resubmitting work to that
+    worker. Gives up after ``timeout_s`` (``workers.restart_timeout_s``), or at once when the worker is
+    dead for good, with ``common.restartable.ActorGone`` naming ``what`` and ``fix``.
     """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return ray.get(worker.info.remote())
-        except ray.exceptions.ActorUnavailableError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    return call_restartable(worker, lambda: worker.info.remote(), what, timeout_s, fix, first_error)

@@ -94,6 +94,13 @@ class WorkersConfig:
 
 
 @dataclass
+    # Seconds to wait for Ray to restart a dead actor (a rollout worker, the evaluation worker, the weight
+    # board: after a crash or a lost node) before the run stops with a message naming `moto train --resume`.
+    # Ray may never place it when no node has room; an autoscaler adding one takes minutes.
+    restart_timeout_s: float = 300.0
+    # Seconds `moto train` / `moto campaign` wait to join the cluster at ray_address before they stop with
+    # a message (Ray itself would retry without end)
+    connect_timeout_s: float = 30.0
 class StorageConfig:
     url: str = ""  # online store (local path or fsspec URL); "" = <run_dir>/store
     offline_url: str = ""  # offline demos store; "" = runs/demos/<task> (generated when missing)

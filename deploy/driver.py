@@ -22,6 +22,7 @@ from actors.worker import RolloutWorker, wait_until_ready, worker_actor_options
 from common.config import MotoConfig
 from common.episode import EpisodeStats
 from common.errors import UserError, first_line
+from common.restartable import ActorGone, call_restartable
 from common.tracking import Tracker
 from deploy.fleet import Fleet
 from deploy.offline_data import prepare_offline_data
@@ -79,6 +80,7 @@ class Driver:
         # 2 cores that took ~11 s on the learner's path, and slowed its first updates).
         self.board, self.board_name = start_weight_board()
         self.fleet = Fleet(cfg, self.store_url, self.board_name)
+        self.fleet.resume_hint = self._resume_hint()
         self.eval_worker = evaluation_worker(cfg, self.board_name)
         if not state.offline_imported:
             prepare_offline_data(cfg, self.store_url)
@@ -114,19 +116,31 @@ class Driver:
                 self._record_eval(self._evaluate())
             self._save_checkpoint()
             return self._finish()
-        except RayActorError as e:
-            if self._learner_alive():
-                raise
+        except ActorGone as e:  # a restartable actor did not come back (also raised inside a worker's task)
             self.writer.close()
-            raise self._learner_lost(e) from e
+            raise ActorGone(first_line(getattr(e, "cause", e))) from None
+        except RayActorError as e:
+            if not self._learner_alive():
+                self.writer.close()
+                raise self._learner_lost(e) from e
+            self.writer.close()
+            raise UserError(f"an actor of the run failed ({first_line(e)}) though the learner still answers; "
+                            f"{self._resume_hint()}") from e
+
+    def _resume_hint(self) -> str:
+        return (f"committed episodes are safe in {self.store_url}; continue the run with "
+                f"`moto train --resume {self.run_path}`")
 
     def _learner_alive(self) -> bool:
+        """The learner answers (it has no restarts: a call that failed because it was unreachable for a
+        moment is told apart from a dead learner, within ``workers.restart_timeout_s``)."""
         if not hasattr(self, "learner"):
             return True  # the error came before the learner existed: not a lost learner
         try:
-            ray.get(self.learner.__ray_ready__.remote(), timeout=30)
+            call_restartable(self.learner, lambda: self.learner.__ray_ready__.remote(), "the learner",
+                             self.cfg.workers.restart_timeout_s)
             return True
-        except (RayActorError, ray.exceptions.GetTimeoutError):
+        except ActorGone:
             return False
 
     def _learner_lost(self, error: RayActorError) -> LearnerLost:
@@ -291,7 +305,10 @@ class Driver:
         return eval_due
 
     def _publish(self) -> None:
-        """New weights for the workers: the ref goes on the board, the data stays in the object store."""
+        """New weights for the workers: the ref goes on the board, the data stays in the object store.
+
+        Not waited on: a publish to a restarting board is lost, and the restarted (empty) board gets the
+        next one; the workers keep their weights meanwhile."""
         self.board.publish.remote(self.schedule.learner_steps, [self.learner.policy_weights.remote()])
 
     def _launch_eval(self):
@@ -323,7 +340,9 @@ class Driver:
                 ) from e
             log.warning("the evaluation worker died (%s); Ray restarts it, on another node if its node is gone, "
                         "and the evaluation runs again with the latest weights", first_line(e))
-            wait_until_ready(self.eval_worker)  # calls made while it restarts would fail too
+            # calls made while it restarts would fail too; bounded (workers.restart_timeout_s)
+            wait_until_ready(self.eval_worker, self.cfg.workers.restart_timeout_s, "the evaluation worker",
+                             self._resume_hint(), first_error=e)
             return None
         self._eval_deaths_in_row = 0
         return stats
