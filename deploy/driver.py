@@ -319,7 +319,7 @@ class Driver:
             self.schedule.learner_steps,
         )
         return self.eval_worker.run.remote(
-            self.cfg.schedule.eval_episodes, deterministic=True, source="eval", store=False, record_frames=True
+            self.schedule.eval_episodes(), deterministic=True, source="eval", store=False, record_frames=True
         )
 
     def _eval_result(self, ref) -> list[EpisodeStats] | None:
@@ -368,6 +368,7 @@ class Driver:
                 "success_rate": success,
                 "mean_return": ret,
                 "epsilon_u": self.epsilon_u,
+                "eval_episodes": len(stats),
             }
         )
         self.writer.add_scalar("eval/success_rate", success, env_steps)

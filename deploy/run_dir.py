@@ -124,10 +124,11 @@ class RunDirectory:
     # curves --------------------------------------------------------------------------------------
     def write_curves(self, evals: list[dict]) -> None:
         """Rewrite curves.csv from the schedule's eval history (so a resumed run's curve continues)."""
-        lines = ["env_steps,episodes,learner_steps,success_rate,mean_return,epsilon_u"]
+        # eval_episodes: how many episodes the success rate is over (0 where an older run did not record it)
+        lines = ["env_steps,episodes,learner_steps,success_rate,mean_return,epsilon_u,eval_episodes"]
         lines += [
             f"{e['env_steps']},{e['episodes']},{e['learner_steps']},{e['success_rate']:.4f},{e['mean_return']:.4f},"
-            f"{float(e.get('epsilon_u', float('nan'))):.6g}"
+            f"{float(e.get('epsilon_u', float('nan'))):.6g},{int(e.get('eval_episodes', 0))}"
             for e in evals
         ]
         tmp = self.curves_path.with_suffix(".tmp")

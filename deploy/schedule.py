@@ -39,6 +39,8 @@ class Schedule:
     def __init__(self, cfg: ScheduleConfig, num_workers: int, state: ScheduleState | None = None):
         if cfg.updates_per_episode < 1:
             raise ValueError("schedule.updates_per_episode must be >= 1")
+        if cfg.eval_episodes < 1 or cfg.final_eval_episodes < 0:
+            raise ValueError("schedule.eval_episodes must be >= 1 and schedule.final_eval_episodes >= 0 (0: as many)")
         self.cfg = cfg
         self.state = state or ScheduleState()
         self.target_episodes = math.ceil(cfg.online_steps / cfg.updates_per_episode)
@@ -70,6 +72,11 @@ class Schedule:
         self.state.env_steps += length
         every = self.cfg.eval_every_episodes
         return every > 0 and self.state.episodes % every == 0
+
+    def eval_episodes(self) -> int:
+        """Episodes of an evaluation launched now: ``final_eval_episodes`` once every online episode is in."""
+        final = self.cfg.final_eval_episodes
+        return final if final and self.state.episodes >= self.target_episodes else self.cfg.eval_episodes
 
     def record_updates(self, n: int, offline: bool) -> None:
         if offline:

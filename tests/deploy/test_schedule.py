@@ -29,3 +29,15 @@ def test_batched_starts_never_overshoot_the_target():
     assert schedule.episodes_to_start(in_flight=4, batch=4) == 1  # 5 episodes make the 10 steps
     schedule.state.episodes = 5
     assert schedule.episodes_to_start(in_flight=0, batch=4) == 0
+
+
+def test_the_last_evaluation_takes_final_eval_episodes():
+    cfg = ScheduleConfig(updates_per_episode=1, online_steps=4, eval_every_episodes=2, eval_episodes=10)
+    schedule = Schedule(cfg, 1)
+    assert schedule.eval_episodes() == 10  # 0: as many as the others
+    cfg.final_eval_episodes = 20
+    sizes = []
+    for _ in range(4):
+        if schedule.record_episode(1):
+            sizes.append(schedule.eval_episodes())
+    assert sizes == [10, 20]  # after episode 2, then after the last one
