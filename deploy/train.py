@@ -6,7 +6,12 @@ import argparse
 import importlib
 import logging
 import os
+import socket
+import sys
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import ray
@@ -19,11 +24,12 @@ from deploy.run_dir import RunDirectory, discard_failed_start
 from deploy.scale import NON_WORKER_CPUS
 
 
-def init_ray(cfg: MotoConfig) -> bool:
+def init_ray(cfg: MotoConfig, on_give_up: Callable[[], None] | None = None) -> bool:
     """Join the cluster named by ``workers.ray_address`` or start a local Ray; True if we started it.
 
     ``log_to_driver``: what actors print (a learner's warning about a skipped corrupt episode, a
     worker's crash) reaches this process's output, prefixed with the actor's name, pid and node IP.
+    Joining is bounded by ``workers.connect_timeout_s`` (``join_cluster``); ``on_give_up`` runs first then.
     """
     if ray.is_initialized():
         return False
@@ -34,7 +40,7 @@ def init_ray(cfg: MotoConfig) -> bool:
     }
     runtime_env = {"env_vars": {k: v for k, v in env_vars.items() if v}}
     if cfg.workers.ray_address:
-        ray.init(address=cfg.workers.ray_address, runtime_env=runtime_env, log_to_driver=True)
+        join_cluster(cfg, runtime_env, on_give_up)
         return True
     # Logical CPUs: learner + workers + evaluation worker each hold one; on a small machine they share cores.
     num_cpus = max(os.cpu_count() or 1, cfg.workers.num_workers + NON_WORKER_CPUS)
@@ -43,6 +49,74 @@ def init_ray(cfg: MotoConfig) -> bool:
         num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir, runtime_env=runtime_env, log_to_driver=True
     )
     return True
+
+
+def join_failure(cfg: MotoConfig, why: str) -> str:
+    """The one line printed when joining ``workers.ray_address`` gives up."""
+    return (
+        f"could not join the Ray cluster at workers.ray_address={cfg.workers.ray_address} within "
+        f"workers.connect_timeout_s={cfg.workers.connect_timeout_s:g} s ({why}). Common causes: a wrong host or "
+        "port (the head's GCS port, 6379 by default; `ray status` on the head prints it), a firewall, the cluster "
+        "not started yet, or a node-IP mismatch: a cluster started with --node-ip-address=127.0.0.1 joined from "
+        "another machine, or from this one while Ray gives the driver the machine's own IP"
+    )
+
+
+def gcs_host_port(address: str) -> tuple[str, int] | None:
+    """HOST and PORT of ``HOST:PORT`` or ``ray://HOST:PORT`` (the client server's port); None for "auto"."""
+    rest = address.split("://", 1)[-1]
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def probe(host: str, port: int, timeout_s: float) -> str | None:
+    """None once a TCP connection to HOST:PORT opens (retried until ``timeout_s``), else the last error."""
+    deadline, error = time.monotonic() + timeout_s, "no attempt"
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return error
+        try:
+            with socket.create_connection((host, port), timeout=min(left, 5.0)):
+                return None
+        except OSError as e:
+            error = f"{host}:{port}: {e.strerror or type(e).__name__}"
+        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+
+def join_cluster(cfg: MotoConfig, runtime_env: dict, on_give_up: Callable[[], None] | None = None) -> None:
+    """``ray.init(address=...)``, bounded: Ray retries an unreachable GCS without end (a warning every 30 s).
+
+    First a plain TCP connect to the address (fails fast: wrong port, no cluster); then ``ray.init`` under
+    a watchdog that, past the bound (a GCS that accepts but never answers, a node-IP mismatch), prints the
+    one line and ends the process with exit status 2 (``ray.init`` cannot be interrupted from Python).
+    """
+    timeout = cfg.workers.connect_timeout_s
+    started = time.monotonic()
+    target = gcs_host_port(cfg.workers.ray_address)
+    if target is not None and (error := probe(*target, timeout)) is not None:
+        raise UserError(join_failure(cfg, f"no connection: {error}"))
+    done = threading.Event()
+
+    def give_up() -> None:
+        if done.is_set():
+            return
+        if on_give_up is not None:
+            on_give_up()
+        print(f"moto: error: {join_failure(cfg, 'the address answers but ray.init did not finish')}", file=sys.stderr,
+              flush=True)
+        os._exit(2)
+
+    watchdog = threading.Timer(max(1.0, timeout - (time.monotonic() - started)), give_up)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        ray.init(address=cfg.workers.ray_address, runtime_env=runtime_env, log_to_driver=True)
+    finally:
+        done.set()
+        watchdog.cancel()
 
 
 def absolute_paths(cfg: MotoConfig) -> MotoConfig:
@@ -82,7 +156,11 @@ def main(args: argparse.Namespace) -> int:
     driver_module = importing.submit(importlib.import_module, "deploy.driver")
     importing.shutdown(wait=False)
     try:
-        started_ray = init_ray(cfg)
+        started_ray = init_ray(cfg, on_give_up=None if args.resume else lambda: discard_failed_start(run))
+    except UserError:  # e.g. the cluster at workers.ray_address could not be joined in time
+        if not args.resume:
+            discard_failed_start(run)
+        raise
     except Exception as e:  # e.g. Ray's "node timed out during startup" on an overloaded machine
         if not args.resume:
             discard_failed_start(run)
