@@ -5,6 +5,8 @@
       curves.csv         one row per evaluation (success, return, epsilon_u)
       scalars.csv        the learner's and driver's TensorBoard scalars (tag, step, value), thinned
       demos.json         how many of the run's offline (scripted) episodes succeeded
+      objects.json       kitchen only: per-object outcomes of the stored demo and online episodes, and how
+                         many completed every target object (``partial``'s success flag counts 3 of 4)
       diagnosis.json     `moto diagnose` on its final checkpoint (reward tracking, open loop, imitation)
       final_eval.png     8 frames of the last evaluation's first episode: what the final policy does
       success_curve.png  the run's own plot
@@ -26,6 +28,7 @@ import shutil
 from pathlib import Path
 
 from common.config_loading import load_config_file
+from deploy.campaign_results import OBJECTS_FILE
 from deploy.campaign_spec import runs_dir
 from deploy.run_dir import RunDirectory
 from storage import StoreError, TrajectoryStore
@@ -78,6 +81,37 @@ def demo_success(run: RunDirectory) -> dict:
     return episode_outcomes([store.meta(eid) for eid in store.episode_ids()])
 
 
+def object_outcomes(metas: list, objects: tuple[str, ...]) -> dict:
+    """Kitchen: for demo and online episodes, how many there are, how many raised the success flag (the
+    task's filter objects), how many completed *every* target object (each at its goal at some step, as
+    the paper counts tasks) and how many completed each object."""
+    result = {}
+    for source, mine in (("demo", [m for m in metas if m.source == "offline"]),
+                         ("online", [m for m in metas if m.source != "offline"])):
+        result[source] = {
+            "episodes": len(mine),
+            "successes": sum(bool(m.success) for m in mine),
+            "all_objects": sum(all(m.completion.get(o, False) for o in objects) for m in mine),
+            "objects": {o: sum(bool(m.completion.get(o, False)) for m in mine) for o in objects},
+        }
+    return result
+
+
+def kitchen_outcomes(run: RunDirectory) -> dict:
+    """``object_outcomes`` of the run's store; {} off the kitchen or without a store."""
+    from common.tasks import task_spec
+
+    cfg = load_config_file(run.config_path)
+    objects = task_spec(cfg.env.task).objects
+    if not objects:
+        return {}
+    try:
+        store = TrajectoryStore.open(run.store_url(cfg), create=False)
+    except StoreError:
+        return {}
+    return object_outcomes([store.meta(eid) for eid in store.episode_ids()], objects)
+
+
 def eval_filmstrip(run: RunDirectory, path: Path, frames: int = 8) -> bool:
     """``frames`` evenly spaced frames of the run's last evaluation GIF, side by side, as a PNG."""
     import numpy as np
@@ -116,6 +150,8 @@ def export_run(run: RunDirectory, results_dir: str | Path) -> RunDirectory:
         counters = {k: schedule[k] for k in PROGRESS_COUNTERS}
         (staging / PROGRESS_FILE).write_text(json.dumps(counters) + "\n")
     (staging / "demos.json").write_text(json.dumps(demo_success(run)) + "\n")
+    if outcomes := kitchen_outcomes(run):
+        (staging / OBJECTS_FILE).write_text(json.dumps(outcomes) + "\n")
     shutil.copy2(run.summary_path, staging / "summary.txt")
     shutil.rmtree(target.path, ignore_errors=True)
     os.replace(staging, target.path)

@@ -1,5 +1,6 @@
 """The numbers of a campaign: each run's evaluation curve, grouped by task and method, with seeded
-bootstrap intervals over seeds. Plots and tables (``campaign_report``) only draw what this returns.
+bootstrap intervals over seeds, Wilson intervals over evaluation episodes and tie-aware rank
+correlations. Plots and tables (``campaign_report``) only draw what this returns.
 """
 
 from __future__ import annotations
@@ -13,16 +14,43 @@ from pathlib import Path
 import numpy as np
 
 from common.config_loading import load_config_file
+from common.tasks import task_spec
 from deploy.campaign_spec import runs_dir
 from deploy.run_dir import RunDirectory
 
 ABLATION_ORDER = ("full", "no-unc", "no-bc", "no-bc-no-unc", "dreamerv2")
 BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 0
+OBJECTS_FILE = "objects.json"  # kitchen: per-object outcomes of the run's stored episodes (campaign_export)
 
 # Paper numbers (final success, %) where the paper gives one: Franka Kitchen from pixels.
 PAPER = {"kitchen/mixed": {"full": 100.0, "dreamerv2": 77.5}, "kitchen/partial": {"full": 90.5, "dreamerv2": 13.5}}
-PAPER_METAWORLD_NOTE = "MetaWorld (paper Fig. 3): MOTO best or tied on 9 of 10 tasks; no per-task table."
+PAPER_METAWORLD_NOTE = "MetaWorld (paper Fig. 2): MOTO best or tied on 9 of 10 tasks; no per-task table."
+Z95 = 1.959963984540054  # standard normal quantile of 0.975
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The 95% Wilson score interval of ``successes`` of ``n``, as ``deploy.eval.wilson_interval`` (not
+    imported from there: that module loads torch). Sound at 0/N and N/N, unlike the normal interval."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def spearman(x, y) -> tuple[float, float, int]:
+    """Spearman's rank correlation with tied values given their average rank (``scipy.stats.spearmanr``),
+    its two-sided p-value and n; (nan, nan, n) when either side is constant or n < 3."""
+    from scipy.stats import spearmanr
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = len(x)
+    if n < 3 or np.all(x == x[0]) or np.all(y == y[0]):
+        return math.nan, math.nan, n
+    result = spearmanr(x, y)
+    return float(result.statistic), float(result.pvalue), n
 
 
 @dataclass
@@ -35,10 +63,50 @@ class RunResult:
     # env_steps, episodes, learner_steps, success_rate, mean_return, epsilon_u
     evals: list[dict] = field(default_factory=list)
     diagnosis: dict = field(default_factory=dict)  # diagnosis.json (`moto diagnose`), when the run has one
+    # episodes of the final evaluation when curves.csv does not say (runs before its eval_episodes column):
+    # the config's schedule.final_eval_episodes (0 = eval_episodes)
+    config_final_episodes: int = 0
+    objects: tuple[str, ...] = ()  # kitchen: the task's target objects
+    success_objects: tuple[str, ...] = ()  # kitchen: the objects its success flag asks for (3 of 4 on partial)
+    outcomes: dict = field(default_factory=dict)  # objects.json (campaign_export), when the run has one
 
     @property
     def final_success(self) -> float:
         return float(self.evals[-1]["success_rate"]) if self.evals else math.nan
+
+    @property
+    def final_episodes(self) -> int:
+        """Episodes of the final evaluation: curves.csv's eval_episodes, else the config's."""
+        if not self.evals:
+            return 0
+        recorded = self.evals[-1].get("eval_episodes")
+        if recorded is not None and math.isfinite(float(recorded)) and recorded > 0:
+            return int(recorded)
+        return self.config_final_episodes
+
+    @property
+    def final_successes(self) -> int:
+        return round(self.final_success * self.final_episodes) if self.evals else 0
+
+    @property
+    def counts_fewer_objects(self) -> bool:
+        """Kitchen ``partial``: success asks for 3 of the task's 4 objects."""
+        return bool(self.objects) and set(self.success_objects) != set(self.objects)
+
+    def final_all_objects(self) -> tuple[int | None, str]:
+        """Successes of the final evaluation over *every* target object, and how that is known: a
+        curves.csv column ``all_objects_successes`` when the driver records one, or a return of 0 (the
+        reward counts the objects at their goal at each step, so no evaluation step had any object
+        done); None where the run's files cannot tell."""
+        if not self.evals:
+            return None, "no evaluation"
+        last = self.evals[-1]
+        recorded = last.get("all_objects_successes")
+        if recorded is not None and math.isfinite(float(recorded)):
+            return int(recorded), "recorded"
+        if float(last.get("mean_return", math.nan)) == 0.0:
+            return 0, "final evaluation return 0: no object reached its goal at any step"
+        return None, "not recorded (curves.csv has no per-object column)"
 
     @property
     def epsilon_u(self) -> float:
@@ -64,7 +132,13 @@ def read_run(run: RunDirectory) -> RunResult:
             evals = rows
     diagnosis_path = run.path / "diagnosis.json"
     diagnosis = json.loads(diagnosis_path.read_text()) if diagnosis_path.is_file() else {}
-    return RunResult(run.path.name, cfg.env.task, cfg.ablation, cfg.seed, run.summary_path.is_file(), evals, diagnosis)
+    outcomes_path = run.path / OBJECTS_FILE
+    outcomes = json.loads(outcomes_path.read_text()) if outcomes_path.is_file() else {}
+    spec = task_spec(cfg.env.task)
+    finished = run.summary_path.is_file()  # an unfinished run's last evaluation is an ordinary one
+    final_episodes = (cfg.schedule.final_eval_episodes if finished else 0) or cfg.schedule.eval_episodes
+    return RunResult(run.path.name, cfg.env.task, cfg.ablation, cfg.seed, finished, evals, diagnosis,
+                     final_episodes, spec.objects, spec.bc_filter_objects, outcomes)
 
 
 def read_campaign(campaign_dir: str | Path) -> list[RunResult]:
