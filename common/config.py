@@ -79,7 +79,7 @@ class ScheduleConfig:
     eval_every_episodes: int = 10  # evaluate after every E collected episodes (0 = never)
     eval_episodes: int = 5  # episodes per evaluation (deterministic policy)
     # episodes of the evaluation after the last online episode (0 = eval_episodes): the final success rate is
-    # the figure a study reports, and its 95% interval narrows with episodes (1 of 5: 0.5-72%; 4 of 20: 8-42%)
+    # the figure a study reports, and its 95% interval narrows with episodes (Wilson, 1 of 5: 4-62%; 4 of 20: 8-42%)
     final_eval_episodes: int = 0
     checkpoint_every: int = 500  # gradient steps between checkpoints
     demo_episodes: int = 10  # scripted demos generated when the offline store is missing
