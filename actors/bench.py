@@ -48,8 +48,16 @@ def run(args: argparse.Namespace) -> dict:
     size = getattr(args, "size", "small") or "small"
     steps = 20 if quick else 100  # quick: a smoke test of the plumbing, not a figure
     episodes = ENVS_PER_WORKER * (1 if quick else 2)  # whole lock-step rounds
-    cfg = load_config([f"size={size}", f"task={TASK}", f"env.max_episode_steps={steps}", "env.fast_render=true",
-                       f"workers.envs_per_worker={ENVS_PER_WORKER}", "workers.render_threads=1"])
+    cfg = load_config(
+        [
+            f"size={size}",
+            f"task={TASK}",
+            f"env.max_episode_steps={steps}",
+            "env.fast_render=true",
+            f"workers.envs_per_worker={ENVS_PER_WORKER}",
+            "workers.render_threads=1",
+        ]
+    )
     cores = os.cpu_count() or 1
     load_before = os.getloadavg()[0]  # other work on the machine skews fleet vs single: report it
     started = not ray.is_initialized()

@@ -35,8 +35,15 @@ def _check_task(task_id: str) -> None:
         raise UserError(str(e)) from None
 
 
-def collect_demos(cfg_env: EnvConfig, task_id: str, n_episodes: int, store_url: str, seed: int = 0,
-                  workers: int = 0, progress: Progress | None = None) -> list[EpisodeStats]:
+def collect_demos(
+    cfg_env: EnvConfig,
+    task_id: str,
+    n_episodes: int,
+    store_url: str,
+    seed: int = 0,
+    workers: int = 0,
+    progress: Progress | None = None,
+) -> list[EpisodeStats]:
     """Record ``n_episodes`` scripted demos of ``task_id`` into ``store_url``; returns their stats.
 
     ``workers=0`` runs in this process; ``workers=N`` uses N Ray actors (starting a local Ray when
@@ -67,8 +74,9 @@ def _collect_here(cfg: MotoConfig, n_episodes: int, store_url: str, progress: Pr
         core.close()
 
 
-def _collect_ray(cfg: MotoConfig, n_episodes: int, store_url: str, workers: int,
-                 progress: Progress | None) -> list[EpisodeStats]:
+def _collect_ray(
+    cfg: MotoConfig, n_episodes: int, store_url: str, workers: int, progress: Progress | None
+) -> list[EpisodeStats]:
     import ray
 
     from actors.worker import make_rollout_workers
@@ -115,13 +123,17 @@ def main(args: argparse.Namespace) -> int:
     _check_task(args.task)
     cfg = load_config([f"task={args.task}"])  # the task preset sets episode length and action repeat
     with tqdm(total=args.episodes, desc=f"demos {args.task}", unit="ep") as bar:
+
         def on_episode(stat: EpisodeStats) -> None:
             bar.update(1)
             bar.set_postfix(success=stat.success, ret=f"{stat.episode_return:.1f}")
 
-        stats = collect_demos(cfg.env, args.task, args.episodes, args.store, seed=args.seed,
-                              workers=args.workers, progress=on_episode)
+        stats = collect_demos(
+            cfg.env, args.task, args.episodes, args.store, seed=args.seed, workers=args.workers, progress=on_episode
+        )
     s = summarize(stats)
-    print(f"{s['episodes']} episodes of {args.task} -> {args.store}: {s['successes']}/{s['episodes']} successful, "
-          f"mean return {s['mean_return']:.2f}, mean length {s['mean_length']:.1f}")
+    print(
+        f"{s['episodes']} episodes of {args.task} -> {args.store}: {s['successes']}/{s['episodes']} successful, "
+        f"mean return {s['mean_return']:.2f}, mean length {s['mean_length']:.1f}"
+    )
     return 0

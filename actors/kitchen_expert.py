@@ -68,8 +68,12 @@ def microwave(site: Sites) -> list[Waypoint]:
     h = site("microhandle_site")  # vertical bar on the door; the door hinges about z at x = -1.128
     hinge = np.array([-1.128, 0.455, h[2]])
     grasp = h + [0.0, -0.005, 0.0]
-    return [Waypoint(h + [0, -0.15, 0]), Waypoint(grasp, tol=0.01), Waypoint(grasp, CLOSE, max_steps=6),
-            *_arc(hinge, grasp, -1.0, 8, CLOSE)]
+    return [
+        Waypoint(h + [0, -0.15, 0]),
+        Waypoint(grasp, tol=0.01),
+        Waypoint(grasp, CLOSE, max_steps=6),
+        *_arc(hinge, grasp, -1.0, 8, CLOSE),
+    ]
 
 
 def kettle(site: Sites) -> list[Waypoint]:
@@ -106,8 +110,12 @@ def slide_cabinet(site: Sites) -> list[Waypoint]:
 def _knob(name: str) -> Callable[[Sites], list[Waypoint]]:
     def turn(site: Sites) -> list[Waypoint]:
         k = site(name) + [0.0, -0.01, 0.0]
-        return [Waypoint(k + [0, -0.12, 0]), Waypoint(k, tol=0.01), Waypoint(k, CLOSE, max_steps=6),
-                Waypoint(k, CLOSE, roll=1.1, max_steps=30)]
+        return [
+            Waypoint(k + [0, -0.12, 0]),
+            Waypoint(k, tol=0.01),
+            Waypoint(k, CLOSE, max_steps=6),
+            Waypoint(k, CLOSE, roll=1.1, max_steps=30),
+        ]
 
     return turn
 
@@ -116,8 +124,12 @@ def hinge_cabinet(site: Sites) -> list[Waypoint]:
     h = site("hinge_site2")  # handle of the right door, hinged about z at x = -0.224
     hinge = np.array([-0.224, 0.71, h[2]])
     grasp = h + [0.0, -0.005, 0.0]
-    return [Waypoint(h + [0, -0.15, 0]), Waypoint(grasp, tol=0.01), Waypoint(grasp, CLOSE, max_steps=6),
-            *_arc(hinge, grasp, 1.3, 14, CLOSE)]
+    return [
+        Waypoint(h + [0, -0.15, 0]),
+        Waypoint(grasp, tol=0.01),
+        Waypoint(grasp, CLOSE, max_steps=6),
+        *_arc(hinge, grasp, 1.3, 14, CLOSE),
+    ]
 
 
 PRIMITIVES: dict[str, Callable[[Sites], list[Waypoint]]] = {

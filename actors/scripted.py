@@ -34,7 +34,6 @@ def make_expert(task_id: str) -> Any:
     return ENV_POLICY_MAP[name]()
 
 
-
 class ScriptedAgent:
     """One expert instance per env (the kitchen expert keeps a plan; it is reset on each episode's first step)."""
 

@@ -105,8 +105,13 @@ class BoardWeightSource:
         self.restart_timeout_s = restart_timeout_s
 
     def latest(self, known_version: int) -> tuple[int, Weights] | None:
-        answer = call_restartable(self.board, lambda: self.board.latest.remote(known_version), "the weight board",
-                                  self.restart_timeout_s, "the run stops; continue it with `moto train --resume RUN`")
+        answer = call_restartable(
+            self.board,
+            lambda: self.board.latest.remote(known_version),
+            "the weight board",
+            self.restart_timeout_s,
+            "the run stops; continue it with `moto train --resume RUN`",
+        )
         if answer is None:
             return None
         version, (ref,) = answer

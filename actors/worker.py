@@ -180,8 +180,10 @@ class RolloutWorkerCore:
         first_version = self.agent.version
         self._step_until_done(episodes, deterministic)
         seconds = time.perf_counter() - started
-        return [self._finish(builder, seed, first_version, seconds, source, store, record_frames and i == 0)
-                for i, (builder, seed) in enumerate(zip(episodes.builders, episodes.seeds, strict=True))]
+        return [
+            self._finish(builder, seed, first_version, seconds, source, store, record_frames and i == 0)
+            for i, (builder, seed) in enumerate(zip(episodes.builders, episodes.seeds, strict=True))
+        ]
 
     def _reset(self, k: int) -> _Round:
         """Reset the first ``k`` envs with fresh seeds; the other slots idle (zero frames, done)."""
@@ -227,11 +229,20 @@ class RolloutWorkerCore:
             if episodes.done.all():
                 break
 
-    def _finish(self, builder: EpisodeBuilder, seed: int, first_version: int, seconds: float, source: str,
-                store: bool, record_frames: bool) -> EpisodeStats:
+    def _finish(
+        self,
+        builder: EpisodeBuilder,
+        seed: int,
+        first_version: int,
+        seconds: float,
+        source: str,
+        store: bool,
+        record_frames: bool,
+    ) -> EpisodeStats:
         """Build the episode, append it to the store (unless ``store=False``) and report it."""
-        meta = EpisodeMeta(task=self.cfg.env.task, source=source, policy_version=first_version, seed=seed,
-                           worker=self.name)
+        meta = EpisodeMeta(
+            task=self.cfg.env.task, source=source, policy_version=first_version, seed=seed, worker=self.name
+        )
         episode = builder.build(meta)
         return EpisodeStats(
             episode_id=self.store.append(episode) if store else None,
@@ -258,8 +269,15 @@ class RolloutWorkerCore:
 class RolloutWorkerActor:
     """Ray actor body: limits its threads, then builds a ``RolloutWorkerCore``."""
 
-    def __init__(self, cfg: MotoConfig, store_url: str | None, index: int, board_name: str | None = None,
-                 scripted: bool = False, fail_after_steps: int | None = None):
+    def __init__(
+        self,
+        cfg: MotoConfig,
+        store_url: str | None,
+        index: int,
+        board_name: str | None = None,
+        scripted: bool = False,
+        fail_after_steps: int | None = None,
+    ):
         os.environ.update(thread_env(cfg.workers.render_threads))
         os.environ.setdefault("MUJOCO_GL", cfg.env.gl_backend)
         limit_threads(cfg.workers.render_threads)
@@ -292,10 +310,17 @@ class RolloutWorkerActor:
         env.step = dying_step
 
     def info(self) -> dict:
-        return {"name": self.core.name, "pid": os.getpid(), "episodes": self.core.episode_counter,
-                "env_steps": self.core.total_env_steps, "policy_version": self.core.agent.version,
-                "policy_seconds": self.core.policy_seconds, "seed_salt": self.core.seed_salt,
-                "torch_threads": _torch_threads(), "LP_NUM_THREADS": os.environ.get("LP_NUM_THREADS")}
+        return {
+            "name": self.core.name,
+            "pid": os.getpid(),
+            "episodes": self.core.episode_counter,
+            "env_steps": self.core.total_env_steps,
+            "policy_version": self.core.agent.version,
+            "policy_seconds": self.core.policy_seconds,
+            "seed_salt": self.core.seed_salt,
+            "torch_threads": _torch_threads(),
+            "LP_NUM_THREADS": os.environ.get("LP_NUM_THREADS"),
+        }
 
 
 def _torch_threads() -> int:
@@ -333,8 +358,15 @@ def worker_actor_options(cfg: MotoConfig, max_restarts: int = 3, rollout_nodes: 
     return options
 
 
-def make_rollout_workers(cfg: MotoConfig, store_url: str | None, board_name: str | None = None, n: int | None = None,
-                         scripted: bool = False, max_restarts: int = 3, first_index: int = 0) -> list[Any]:
+def make_rollout_workers(
+    cfg: MotoConfig,
+    store_url: str | None,
+    board_name: str | None = None,
+    n: int | None = None,
+    scripted: bool = False,
+    max_restarts: int = 3,
+    first_index: int = 0,
+) -> list[Any]:
     """Start ``n`` (default ``workers.num_workers``) RolloutWorker actors; call ``ray.init`` first.
 
     ``board_name``: the name of the run's ``WeightBoard`` (``start_weight_board``), or None for workers that
@@ -344,12 +376,18 @@ def make_rollout_workers(cfg: MotoConfig, store_url: str | None, board_name: str
     """
     n = cfg.workers.num_workers if n is None else n
     options = worker_actor_options(cfg, max_restarts)
-    return [RolloutWorker.options(**options).remote(cfg, store_url, first_index + i, board_name, scripted)
-            for i in range(n)]
+    return [
+        RolloutWorker.options(**options).remote(cfg, store_url, first_index + i, board_name, scripted) for i in range(n)
+    ]
 
 
-def wait_until_ready(worker: Any, timeout_s: float = WorkersConfig.restart_timeout_s,
-                     what: str = "a rollout worker", fix: str = "", first_error: BaseException | None = None) -> dict:
+def wait_until_ready(
+    worker: Any,
+    timeout_s: float = WorkersConfig.restart_timeout_s,
+    what: str = "a rollout worker",
+    fix: str = "",
+    first_error: BaseException | None = None,
+) -> dict:
     """Block until a (possibly restarting) worker answers; returns its ``info()``.
 
     After a crash Ray restarts the actor, but calls made during the restart fail (``ActorUnavailableError``,

@@ -47,17 +47,37 @@ LOGGING_BACKENDS = ("tensorboard", "wandb", "mlflow")
 
 # Counts that must be at least 1, and counts where 0 has a documented meaning (never / none / all).
 POSITIVE = (
-    "env.image_size", "env.action_repeat", "env.max_episode_steps",
-    "model.cnn_depth", "model.deter", "model.stoch", "model.classes", "model.hidden", "model.mlp_layers",
+    "env.image_size",
+    "env.action_repeat",
+    "env.max_episode_steps",
+    "model.cnn_depth",
+    "model.deter",
+    "model.stoch",
+    "model.classes",
+    "model.hidden",
+    "model.mlp_layers",
     "model.ensemble",
-    "algo.batch_size", "algo.imag_horizon",
-    "schedule.updates_per_episode", "schedule.eval_episodes", "schedule.demo_episodes",
-    "workers.envs_per_worker", "workers.weight_sync_steps", "logging.log_every",
+    "algo.batch_size",
+    "algo.imag_horizon",
+    "schedule.updates_per_episode",
+    "schedule.eval_episodes",
+    "schedule.demo_episodes",
+    "workers.envs_per_worker",
+    "workers.weight_sync_steps",
+    "logging.log_every",
 )
 NON_NEGATIVE = (
-    "algo.agent_batch", "schedule.offline_steps", "schedule.online_steps", "schedule.eval_every_episodes",
-    "schedule.checkpoint_every", "workers.num_workers", "workers.render_threads", "storage.max_frames_in_memory",
-    "storage.prefetch", "logging.diagnostics_every", "perf.torch_threads",
+    "algo.agent_batch",
+    "schedule.offline_steps",
+    "schedule.online_steps",
+    "schedule.eval_every_episodes",
+    "schedule.checkpoint_every",
+    "workers.num_workers",
+    "workers.render_threads",
+    "storage.max_frames_in_memory",
+    "storage.prefetch",
+    "logging.diagnostics_every",
+    "perf.torch_threads",
 )
 
 
@@ -171,8 +191,10 @@ def _check_counts(cfg: MotoConfig) -> None:
             raise ConfigError(f"{key}={_value(cfg, key)} must be at least 1 (default {_value(defaults, key)}).")
     for key in NON_NEGATIVE:
         if _value(cfg, key) < 0:
-            raise ConfigError(f"{key}={_value(cfg, key)} must be 0 or more (default {_value(defaults, key)}; "
-                              "see common/config.py for what 0 means).")
+            raise ConfigError(
+                f"{key}={_value(cfg, key)} must be 0 or more (default {_value(defaults, key)}; "
+                "see common/config.py for what 0 means)."
+            )
     if cfg.algo.seq_len < 2:
         raise ConfigError(f"algo.seq_len={cfg.algo.seq_len} must be at least 2 (default {defaults.algo.seq_len}).")
     bad = [c for c in cfg.model.decoder_channels if c < 1]
@@ -217,8 +239,11 @@ def with_task(cfg: MotoConfig, task: str) -> MotoConfig:
         task_spec(task)
     except UnknownTaskError as e:
         raise ConfigError(f"task: {e}") from None
-    merged = _merge(OmegaConf.structured(cfg), OmegaConf.create({"env": _preset("tasks", task).get("env", {})}),
-                    f"configs/tasks/{task}.yaml")
+    merged = _merge(
+        OmegaConf.structured(cfg),
+        OmegaConf.create({"env": _preset("tasks", task).get("env", {})}),
+        f"configs/tasks/{task}.yaml",
+    )
     typed: MotoConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
     typed.env.task = task
     validate(typed)

@@ -39,8 +39,14 @@ def actor_state(actor: Any) -> str | None:
         return None
 
 
-def call_restartable(actor: Any, call: Callable[[], Any], what: str, timeout_s: float, fix: str = "",
-                     first_error: BaseException | None = None) -> Any:
+def call_restartable(
+    actor: Any,
+    call: Callable[[], Any],
+    what: str,
+    timeout_s: float,
+    fix: str = "",
+    first_error: BaseException | None = None,
+) -> Any:
     """``ray.get(call())``, made again while ``actor`` restarts, for at most ``timeout_s`` seconds.
 
     ``call`` submits one task to ``actor`` and returns its ObjectRef (e.g. ``lambda: w.info.remote()``).

@@ -72,6 +72,5 @@ def task_spec(task_id: str) -> TaskSpec:
     close = difflib.get_close_matches(task_id, all_task_ids(), n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise UnknownTaskError(
-        f"unknown task '{task_id}'.{hint} Valid tasks: {', '.join(all_task_ids())} "
-        "(run `moto envs` to list them)."
+        f"unknown task '{task_id}'.{hint} Valid tasks: {', '.join(all_task_ids())} (run `moto envs` to list them)."
     )

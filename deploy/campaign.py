@@ -99,8 +99,11 @@ def _print_progress(points: list[GridPoint], campaign_dir: Path, running: list[s
         if p.name in running:
             r = run_progress(RunDirectory(p.run_path(campaign_dir)), set(running))
             success = "-" if r.success != r.success else f"{100 * r.success:.0f}%"
-            print(f"[{now}] {done}/{len(points)} done | {r.name}: learner {r.learner_steps}/{r.learner_target}, "
-                  f"episodes {r.episodes}/{r.episodes_target}, success {success}", flush=True)
+            print(
+                f"[{now}] {done}/{len(points)} done | {r.name}: learner {r.learner_steps}/{r.learner_target}, "
+                f"episodes {r.episodes}/{r.episodes_target}, success {success}",
+                flush=True,
+            )
 
 
 class _Grid:
@@ -126,8 +129,11 @@ class _Grid:
         self.preparing_demos: dict[str, GridPoint] = {}  # offline URL -> the run generating its demos
         self.failures: dict[str, str] = {}
         resumable = sum(self.runs[p.name].config_path.is_file() for p in self.todo)
-        print(f"campaign {spec.name}: {len(self.points)} runs in {campaign_dir}; {self.done} finished, {resumable} to "
-              f"resume, {len(self.todo) - resumable} to start; at most {limit} at once", flush=True)
+        print(
+            f"campaign {spec.name}: {len(self.points)} runs in {campaign_dir}; {self.done} finished, {resumable} to "
+            f"resume, {len(self.todo) - resumable} to start; at most {limit} at once",
+            flush=True,
+        )
 
     def _exported(self, p: GridPoint) -> bool:
         return self.results_dir is not None and is_exported(self.results_dir, p.name)

@@ -39,8 +39,17 @@ PROGRESS_COUNTERS = ("offline_done", "online_done", "episodes", "env_steps")
 MAX_POINTS_PER_TAG = 40  # scalars.csv keeps this many evenly spaced points of each tag
 # the learner's own losses and diagnostics (the driver's driver/* copies of a few are left out), evaluation
 # and training-episode outcomes
-SCALAR_PREFIXES = ("learner/model/", "learner/actor/", "learner/critic/", "learner/imag/", "diag/", "eval/",
-                   "train/success", "train/return", "perf/learner_steps_per_s")
+SCALAR_PREFIXES = (
+    "learner/model/",
+    "learner/actor/",
+    "learner/critic/",
+    "learner/imag/",
+    "diag/",
+    "eval/",
+    "train/success",
+    "train/return",
+    "perf/learner_steps_per_s",
+)
 
 
 def exported_run(results_dir: str | Path, name: str) -> RunDirectory:
@@ -86,8 +95,10 @@ def object_outcomes(metas: list, objects: tuple[str, ...]) -> dict:
     task's filter objects), how many completed *every* target object (each at its goal at some step, as
     the paper counts tasks) and how many completed each object."""
     result = {}
-    for source, mine in (("demo", [m for m in metas if m.source == "offline"]),
-                         ("online", [m for m in metas if m.source != "offline"])):
+    for source, mine in (
+        ("demo", [m for m in metas if m.source == "offline"]),
+        ("online", [m for m in metas if m.source != "offline"]),
+    ):
         result[source] = {
             "episodes": len(mine),
             "successes": sum(bool(m.success) for m in mine),

@@ -77,8 +77,16 @@ def plot_success_curves(results: list[RunResult], path: Path) -> list[str]:
             # earlier methods drawn wider and with larger markers: curves that coincide (all at 0) stay visible
             wide = len(present) - 1 - j
             marker = CURVE_MARKERS[methods.index(method) % len(CURVE_MARKERS)]
-            ax.plot(grid, mean, color=colors[method], lw=1.5 + 1.0 * wide, label=method, marker=marker,
-                    ms=3.5 + 1.5 * wide, zorder=2 + j)
+            ax.plot(
+                grid,
+                mean,
+                color=colors[method],
+                lw=1.5 + 1.0 * wide,
+                label=method,
+                marker=marker,
+                ms=3.5 + 1.5 * wide,
+                zorder=2 + j,
+            )
             ax.fill_between(grid, low, high, color=colors[method], alpha=0.2, lw=0)
         seeds = max(len(groups.get((task, m), [])) for m in methods)
         ax.set_title(f"{task}  ({seeds} seed{'s' if seeds > 1 else ''})", fontsize=9)
@@ -88,7 +96,7 @@ def plot_success_curves(results: list[RunResult], path: Path) -> list[str]:
         ax.tick_params(labelsize=8)
     for ax in axes[:, 0]:
         ax.set_ylabel("success (%)")
-    for ax in list(axes.flat)[len(tasks):]:
+    for ax in list(axes.flat)[len(tasks) :]:
         ax.axis("off")
     legend: dict = {}  # every method once, whichever panel draws it (a task may lack some methods)
     for ax in axes.flat:
@@ -116,12 +124,23 @@ def final_table(results: list[RunResult]) -> list[dict]:
         mean, low, high = bootstrap_mean(finals)
         successes, episodes = sum(r.final_successes for r in runs), sum(r.final_episodes for r in runs)
         w_low, w_high = wilson_interval(successes, episodes)
-        rows.append({
-            "task": task, "method": method, "seeds": len(runs), "unfinished": sum(not r.finished for r in runs),
-            "mean": float(mean), "low": float(low), "high": float(high), "finals": finals.tolist(),
-            "successes": successes, "episodes": episodes, "wilson_low": 100 * w_low, "wilson_high": 100 * w_high,
-            "paper": PAPER.get(task, {}).get(method.split(" ")[0]),
-        })
+        rows.append(
+            {
+                "task": task,
+                "method": method,
+                "seeds": len(runs),
+                "unfinished": sum(not r.finished for r in runs),
+                "mean": float(mean),
+                "low": float(low),
+                "high": float(high),
+                "finals": finals.tolist(),
+                "successes": successes,
+                "episodes": episodes,
+                "wilson_low": 100 * w_low,
+                "wilson_high": 100 * w_high,
+                "paper": PAPER.get(task, {}).get(method.split(" ")[0]),
+            }
+        )
     return rows
 
 
@@ -158,12 +177,18 @@ def plot_final_success(rows: list[dict], path: Path) -> dict:
         xerr = [[max(0.0, r["mean"] - r["wilson_low"])], [max(0.0, r["wilson_high"] - r["mean"])]]
         ax.errorbar(r["mean"], yy, xerr=xerr, color="black", capsize=2.5, lw=1, zorder=4)
         if r["seeds"] > 1:
-            ax.scatter(r["finals"], [yy] * len(r["finals"]), s=16, facecolor="none", edgecolor="black", lw=0.9,
-                       zorder=5)
+            ax.scatter(
+                r["finals"], [yy] * len(r["finals"]), s=16, facecolor="none", edgecolor="black", lw=0.9, zorder=5
+            )
         if r["paper"] is not None:
             ax.scatter([r["paper"]], [yy], marker="*", s=130, color="gold", edgecolor="black", zorder=6)
-        ax.text(max(r["mean"], r["wilson_high"]) + 1.5, yy, f"{r['mean']:.0f}%  ({r['successes']}/{r['episodes']})",
-                va="center", fontsize=7)
+        ax.text(
+            max(r["mean"], r["wilson_high"]) + 1.5,
+            yy,
+            f"{r['mean']:.0f}%  ({r['successes']}/{r['episodes']})",
+            va="center",
+            fontsize=7,
+        )
     ax.set_yticks(yticks, tasks, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(-2, 118)
@@ -175,10 +200,19 @@ def plot_final_success(rows: list[dict], path: Path) -> dict:
         handles.append(Line2D([], [], ls="", marker="o", ms=4, mfc="none", mec="black", label="seeds"))
     if any(r["paper"] is not None for r in rows):
         handles.append(Line2D([], [], ls="", marker="*", ms=11, color="gold", mec="black", label="paper"))
-    ax.legend(handles=handles, fontsize=8, ncol=min(len(handles), 4), loc="lower center", bbox_to_anchor=(0.5, 1.0),
-              frameon=False)
-    ax.set_title("final success per task: mean over seeds (successes / episodes of the final evaluations)",
-                 fontsize=10, pad=12 + 14 * math.ceil(len(handles) / 4))
+    ax.legend(
+        handles=handles,
+        fontsize=8,
+        ncol=min(len(handles), 4),
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        frameon=False,
+    )
+    ax.set_title(
+        "final success per task: mean over seeds (successes / episodes of the final evaluations)",
+        fontsize=10,
+        pad=12 + 14 * math.ceil(len(handles) / 4),
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -209,8 +243,9 @@ def plot_ablations(results: list[RunResult], path: Path) -> list[str]:
     colors = method_colors(ablations)
     cols = min(len(tasks), 3)
     rows = math.ceil(len(tasks) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(max(3.6, 0.85 * len(ablations) + 1.0) * cols, 3.3 * rows + 0.8),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(max(3.6, 0.85 * len(ablations) + 1.0) * cols, 3.3 * rows + 0.8), squeeze=False, sharey=True
+    )
     for ax, task in zip(axes.flat, tasks, strict=False):
         for i, ablation in enumerate(ablations):
             mine = [r for r in runs if r.task == task and r.method.split(" ")[0] == ablation]
@@ -221,8 +256,15 @@ def plot_ablations(results: list[RunResult], path: Path) -> list[str]:
             ax.bar(i, mean, 0.65, color=colors[ablation], alpha=0.8, edgecolor=colors[ablation], lw=1)
             if mean == 0:
                 _zero_marker(ax, i, 0, colors[ablation], horizontal=False)
-            ax.errorbar(i, mean, yerr=[[max(0.0, mean - low)], [max(0.0, high - mean)]], color="black", capsize=3,
-                        lw=1, zorder=4)
+            ax.errorbar(
+                i,
+                mean,
+                yerr=[[max(0.0, mean - low)], [max(0.0, high - mean)]],
+                color="black",
+                capsize=3,
+                lw=1,
+                zorder=4,
+            )
             ax.scatter([i] * len(finals), finals, s=16, facecolor="none", edgecolor="black", lw=0.9, zorder=5)
             ax.text(i, high + 2, f"{mean:.0f}%\n{k}/{n}", ha="center", va="bottom", fontsize=7)
         ax.set_xticks(range(len(ablations)), ablations, fontsize=8, rotation=20)
@@ -232,10 +274,13 @@ def plot_ablations(results: list[RunResult], path: Path) -> list[str]:
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[:, 0]:
         ax.set_ylabel("final success (%)")
-    for ax in list(axes.flat)[len(tasks):]:
+    for ax in list(axes.flat)[len(tasks) :]:
         ax.axis("off")
-    fig.suptitle("ablations, per task: mean final success over seeds (dots), 95% Wilson interval over the final "
-                 "evaluations' episodes", fontsize=10)
+    fig.suptitle(
+        "ablations, per task: mean final success over seeds (dots), 95% Wilson interval over the final "
+        "evaluations' episodes",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -257,8 +302,15 @@ def plot_uncertainty_gap(results: list[RunResult], path: Path) -> str:
     markers = "osD^vP*X"
     fig, ax = plt.subplots(figsize=(8.0, 4.4))
     for r in points:
-        ax.scatter(r.epsilon_u, 100 * (1 - r.final_success), s=34, color=colors[r.task],
-                   marker=markers[methods.index(r.method) % len(markers)], edgecolor="black", linewidth=0.4)
+        ax.scatter(
+            r.epsilon_u,
+            100 * (1 - r.final_success),
+            s=34,
+            color=colors[r.task],
+            marker=markers[methods.index(r.method) % len(markers)],
+            edgecolor="black",
+            linewidth=0.4,
+        )
     for task in tasks:
         ax.scatter([], [], color=colors[task], edgecolor="black", linewidth=0.4, label=task)
     for k, method in enumerate(methods):
@@ -266,8 +318,10 @@ def plot_uncertainty_gap(results: list[RunResult], path: Path) -> str:
     rho, p, n = gap_correlation(results)
     ties = n - len({round(1 - r.final_success, 9) for r in points})
     if math.isfinite(rho):
-        note = (f"Spearman rho {rho:+.2f} (tied values at their average rank), p = {p:.2f}, n = {n} runs; "
-                f"{n - ties} distinct gaps among {n}")
+        note = (
+            f"Spearman rho {rho:+.2f} (tied values at their average rank), p = {p:.2f}, n = {n} runs; "
+            f"{n - ties} distinct gaps among {n}"
+        )
     elif n >= 3:
         note = f"{n} runs with epsilon_u recorded, but every gap (or every epsilon_u) is equal: no rank correlation"
     else:
@@ -301,11 +355,16 @@ def kitchen_objects(results: list[RunResult]) -> list[str]:
     runs = sorted((r for r in results if r.evals and r.counts_fewer_objects), key=lambda r: r.name)
     if not runs:
         return []
-    lines = ["", "## Kitchen: success over all target objects", "",
-             "Kitchen `partial`'s success flag counts the objects its behaviour-prior filter asks for, 3 of its 4; "
-             "the paper's numbers (partial 90.5%) count all 4. Both, for the final evaluation:", "",
-             "| run | success flag: objects | successes | all objects | successes | how known |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "",
+        "## Kitchen: success over all target objects",
+        "",
+        "Kitchen `partial`'s success flag counts the objects its behaviour-prior filter asks for, 3 of its 4; "
+        "the paper's numbers (partial 90.5%) count all 4. Both, for the final evaluation:",
+        "",
+        "| run | success flag: objects | successes | all objects | successes | how known |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for r in runs:
         k, how = r.final_all_objects()
         low, high = wilson_interval(r.final_successes, r.final_episodes)
@@ -315,30 +374,44 @@ def kitchen_objects(results: list[RunResult]) -> list[str]:
         else:
             a_low, a_high = wilson_interval(k, r.final_episodes)
             every = f"{k}/{r.final_episodes} ({100 * a_low:.0f}-{100 * a_high:.0f}%)"
-        lines.append(f"| {r.name} | {', '.join(r.success_objects)} ({len(r.success_objects)} of {len(r.objects)}) "
-                     f"| {flag} | {', '.join(r.objects)} | {every} | {how} |")
+        lines.append(
+            f"| {r.name} | {', '.join(r.success_objects)} ({len(r.success_objects)} of {len(r.objects)}) "
+            f"| {flag} | {', '.join(r.objects)} | {every} | {how} |"
+        )
     with_outcomes = [r for r in runs if r.outcomes]
     for r in with_outcomes:
         for source, o in r.outcomes.items():
             per_object = ", ".join(f"{obj} {c}" for obj, c in o.get("objects", {}).items())
-            lines.append(f"\n{r.name}, {source} episodes in its store: {o.get('successes')}/{o.get('episodes')} with "
-                         f"the success flag, {o.get('all_objects')}/{o.get('episodes')} with every object done; per "
-                         f"object: {per_object}.")
+            lines.append(
+                f"\n{r.name}, {source} episodes in its store: {o.get('successes')}/{o.get('episodes')} with "
+                f"the success flag, {o.get('all_objects')}/{o.get('episodes')} with every object done; per "
+                f"object: {per_object}."
+            )
     if len(with_outcomes) < len(runs):
-        lines.append("\nRuns exported before `objects.json` (per-object outcomes of the stored episodes) keep no "
-                     "per-object count; their all-object figure is known only where the evaluation's return is 0.")
+        lines.append(
+            "\nRuns exported before `objects.json` (per-object outcomes of the stored episodes) keep no "
+            "per-object count; their all-object figure is known only where the evaluation's return is 0."
+        )
     return lines
 
 
-def markdown(campaign_dir: Path, results: list[RunResult], rows: list[dict], gap_note: str, figures: list[str],
-             notes: list[str] = ()) -> str:
+def markdown(
+    campaign_dir: Path,
+    results: list[RunResult],
+    rows: list[dict],
+    gap_note: str,
+    figures: list[str],
+    notes: list[str] = (),
+) -> str:
     finished = sum(r.finished for r in results)
     lines = [
-        f"# Campaign report: {campaign_dir.name}", "",
+        f"# Campaign report: {campaign_dir.name}",
+        "",
         f"{len(results)} runs, {finished} finished. Final success = a run's last evaluation, mean over seeds. "
         "Successes / episodes pools the final evaluations' episodes over seeds; its interval is the 95% Wilson "
         "score interval, the uncertainty of so few episodes. The bootstrap interval is the 95% percentile "
-        "bootstrap over seeds (2,000 resamples, seeded): with 2 seeds it mostly shows their spread.", "",
+        "bootstrap over seeds (2,000 resamples, seeded): with 2 seeds it mostly shows their spread.",
+        "",
         "| task | method | seeds | final success (%) | successes / episodes | 95% Wilson (%) | 95% bootstrap over "
         "seeds (%) | per seed | paper |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -355,9 +428,14 @@ def markdown(campaign_dir: Path, results: list[RunResult], rows: list[dict], gap
             f"| {r['task']} | {r['method']} | {r['seeds']}{flag} | {r['mean']:.1f} | {r['successes']}/{r['episodes']} "
             f"| {r['wilson_low']:.1f} - {r['wilson_high']:.1f} | {interval} | {per_seed} | {paper} |"
         )
-    lines += ["", "Paper (Rafailov et al. 2023): Franka Kitchen from pixels, MOTO mixed 100% and partial 90.5%; "
-              "DreamerV2 77.5% and 13.5% (success over all 4 objects). " + PAPER_METAWORLD_NOTE, "",
-              f"Uncertainty vs gap: {gap_note}.", ""]
+    lines += [
+        "",
+        "Paper (Rafailov et al. 2023): Franka Kitchen from pixels, MOTO mixed 100% and partial 90.5%; "
+        "DreamerV2 77.5% and 13.5% (success over all 4 objects). " + PAPER_METAWORLD_NOTE,
+        "",
+        f"Uncertainty vs gap: {gap_note}.",
+        "",
+    ]
     lines += list(notes) + ([""] if notes else [])
     lines += [f"![{name}]({name})" for name in figures]
     return "\n".join(lines + kitchen_objects(results) + diagnosis_table(results)) + "\n"
@@ -372,10 +450,14 @@ def diagnosis_table(results: list[RunResult]) -> list[str]:
     diagnosed = sorted((r for r in results if r.diagnosis), key=lambda r: (r.task, r.method, r.seed))
     if not diagnosed:
         return []
-    lines = ["", "## Per-run diagnosis (final checkpoint, `moto diagnose`)", "",
-             "| run | final success (%) | demos ok | online ok | reward MSE ratio on demos | largest predicted "
-             "reward online | open-loop error seeing / imagining | expert log-lik own / other state |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "",
+        "## Per-run diagnosis (final checkpoint, `moto diagnose`)",
+        "",
+        "| run | final success (%) | demos ok | online ok | reward MSE ratio on demos | largest predicted "
+        "reward online | open-loop error seeing / imagining | expert log-lik own / other state |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in diagnosed:
         d = r.diagnosis
         lines.append(
@@ -409,8 +491,10 @@ def write_report(campaign_dir: str | Path, out: str | Path | None = None) -> Pat
         if plot_ablations(results, out / "ablations.png"):
             figures.append("ablations.png")
         else:
-            notes.append("No ablation figure: no task ran more than one method, so no method can be compared "
-                         "with another on the same task.")
+            notes.append(
+                "No ablation figure: no task ran more than one method, so no method can be compared "
+                "with another on the same task."
+            )
     gap_note = plot_uncertainty_gap(results, out / "uncertainty_gap.png")
     figures.append("uncertainty_gap.png")
     report = out / "report.md"

@@ -137,8 +137,19 @@ def read_run(run: RunDirectory) -> RunResult:
     spec = task_spec(cfg.env.task)
     finished = run.summary_path.is_file()  # an unfinished run's last evaluation is an ordinary one
     final_episodes = (cfg.schedule.final_eval_episodes if finished else 0) or cfg.schedule.eval_episodes
-    return RunResult(run.path.name, cfg.env.task, cfg.ablation, cfg.seed, finished, evals, diagnosis,
-                     final_episodes, spec.objects, spec.bc_filter_objects, outcomes)
+    return RunResult(
+        run.path.name,
+        cfg.env.task,
+        cfg.ablation,
+        cfg.seed,
+        finished,
+        evals,
+        diagnosis,
+        final_episodes,
+        spec.objects,
+        spec.bc_filter_objects,
+        outcomes,
+    )
 
 
 def read_campaign(campaign_dir: str | Path) -> list[RunResult]:

@@ -37,8 +37,14 @@ from common.config_loading import ConfigError, load_config, preset_names
 
 # Keys the grid sets for each run; a shared override of them would make run names lie.
 RESERVED = {
-    "profile": "profile", "task": "tasks", "env.task": "tasks", "ablation": "ablations", "size": "sizes",
-    "seed": "seeds", "run_name": "(derived from the grid point)", "logging.root": "--dir",
+    "profile": "profile",
+    "task": "tasks",
+    "env.task": "tasks",
+    "ablation": "ablations",
+    "size": "sizes",
+    "seed": "seeds",
+    "run_name": "(derived from the grid point)",
+    "logging.root": "--dir",
 }
 
 
@@ -72,8 +78,13 @@ class CampaignSpec:
         """The top-level grid (when it names tasks) and each of ``grids``, with defaults filled in."""
         top = SubGrid(list(self.tasks), list(self.seeds), list(self.ablations), list(self.sizes))
         filled = [
-            SubGrid(g.tasks or top.tasks, g.seeds or top.seeds, g.ablations or top.ablations, g.sizes or top.sizes,
-                    list(g.overrides))
+            SubGrid(
+                g.tasks or top.tasks,
+                g.seeds or top.seeds,
+                g.ablations or top.ablations,
+                g.sizes or top.sizes,
+                list(g.overrides),
+            )
             for g in self.grids
         ]
         return ([top] if top.tasks else []) + filled
@@ -128,8 +139,9 @@ def load_spec(path: str | Path) -> CampaignSpec:
             if key not in grid_keys:
                 close = difflib.get_close_matches(str(key), grid_keys, n=1)
                 hint = f" Did you mean '{close[0]}'?" if close else ""
-                raise CampaignSpecError(f"{path}: grids[{i}] has unknown key '{key}'.{hint} "
-                                        f"Valid keys: {', '.join(grid_keys)}.")
+                raise CampaignSpecError(
+                    f"{path}: grids[{i}] has unknown key '{key}'.{hint} Valid keys: {', '.join(grid_keys)}."
+                )
     try:
         merged = OmegaConf.merge(OmegaConf.structured(CampaignSpec), raw)
     except (ConfigKeyError, ConfigAttributeError, ValidationError) as e:

@@ -141,8 +141,14 @@ def status_table(
     rows = [run_progress(_run_dir(p, campaign_dir, results_dir), running) for p in points]
     header = ("run", "state", "learner steps", "episodes", "success", "checkpoint")
     body = [
-        (r.name, r.state, _fraction(r.learner_steps, r.learner_target), _fraction(r.episodes, r.episodes_target),
-         "-" if math.isnan(r.success) else f"{100 * r.success:.0f}%", r.checkpoint or "-")
+        (
+            r.name,
+            r.state,
+            _fraction(r.learner_steps, r.learner_target),
+            _fraction(r.episodes, r.episodes_target),
+            "-" if math.isnan(r.success) else f"{100 * r.success:.0f}%",
+            r.checkpoint or "-",
+        )
         for r in rows
     ]
     widths = [max(len(str(row[i])) for row in [header, *body]) for i in range(len(header))]

@@ -42,8 +42,15 @@ def count_demos(store_url: str, task_id: str) -> int:
         return 0
 
 
-def ensure_demos(env_cfg: EnvConfig, task_id: str, store_url: str, episodes: int, seed: int = 0, workers: int = 0,
-                 progress: Callable[..., None] | None = None) -> list[str]:
+def ensure_demos(
+    env_cfg: EnvConfig,
+    task_id: str,
+    store_url: str,
+    episodes: int,
+    seed: int = 0,
+    workers: int = 0,
+    progress: Callable[..., None] | None = None,
+) -> list[str]:
     """Make ``store_url`` hold at least ``episodes`` demos of ``task_id``, recording only the missing ones
     with the scripted expert; returns the ids of all of the task's demos there."""
     from actors.collect import collect_demos  # mujoco and the experts: only when something is missing
@@ -53,7 +60,8 @@ def ensure_demos(env_cfg: EnvConfig, task_id: str, store_url: str, episodes: int
     missing = episodes - len(have)
     if missing > 0:
         log.info("recording %d scripted demos of %s into %s", missing, task_id, store_url)
-        collect_demos(env_cfg, task_id, missing, store_url, seed=demo_seed(seed, len(have)), workers=workers,
-                      progress=progress)
+        collect_demos(
+            env_cfg, task_id, missing, store_url, seed=demo_seed(seed, len(have)), workers=workers, progress=progress
+        )
         have = task_demo_ids(store, task_id)
     return have

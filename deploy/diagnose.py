@@ -45,8 +45,12 @@ def episode_outcomes(metas: list[EpisodeMeta]) -> dict:
     """Offline (demo) and online episodes among ``metas`` (a store's) and how many of each succeeded."""
     offline = [m for m in metas if m.source == "offline"]
     online = [m for m in metas if m.source != "offline"]
-    return {"demo_episodes": len(offline), "demo_successes": sum(bool(m.success) for m in offline),
-            "online_episodes": len(online), "online_successes": sum(bool(m.success) for m in online)}
+    return {
+        "demo_episodes": len(offline),
+        "demo_successes": sum(bool(m.success) for m in offline),
+        "online_episodes": len(online),
+        "online_successes": sum(bool(m.success) for m in online),
+    }
 
 
 def diagnose(run_path: str | Path) -> dict:
@@ -98,12 +102,20 @@ def format_diagnosis(d: dict) -> str:
         ("demos", f"{d['demo_successes']}/{d['demo_episodes']} succeeded"),
         ("online episodes", f"{d['online_successes']}/{d['online_episodes']} succeeded"),
         ("reward on demos", f"MSE / constant's MSE {num('demo_reward_mse_ratio')}  (< 1: tracks the reward)"),
-        ("reward online", f"largest predicted {num('online_max_predicted_reward')}, "
-                          f"largest true {num('online_max_true_reward')}"),
-        ("open loop", f"pixel error {num('open_loop_error_context', '.1f')} seeing frames, "
-                      f"{num('open_loop_error_imagined', '.1f')} imagining (0-255)"),
-        ("expert actions", f"log-lik {num('demo_action_loglik', '.2f')} given the state, "
-                           f"{num('demo_action_loglik_other_state', '.2f')} given another step's"),
+        (
+            "reward online",
+            f"largest predicted {num('online_max_predicted_reward')}, largest true {num('online_max_true_reward')}",
+        ),
+        (
+            "open loop",
+            f"pixel error {num('open_loop_error_context', '.1f')} seeing frames, "
+            f"{num('open_loop_error_imagined', '.1f')} imagining (0-255)",
+        ),
+        (
+            "expert actions",
+            f"log-lik {num('demo_action_loglik', '.2f')} given the state, "
+            f"{num('demo_action_loglik_other_state', '.2f')} given another step's",
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     return f"diagnosis of {d['run']}\n" + "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)

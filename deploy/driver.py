@@ -124,12 +124,15 @@ class Driver:
                 self.writer.close()
                 raise self._learner_lost(e) from e
             self.writer.close()
-            raise UserError(f"an actor of the run failed ({first_line(e)}) though the learner still answers; "
-                            f"{self._resume_hint()}") from e
+            raise UserError(
+                f"an actor of the run failed ({first_line(e)}) though the learner still answers; {self._resume_hint()}"
+            ) from e
 
     def _resume_hint(self) -> str:
-        return (f"committed episodes are safe in {self.store_url}; continue the run with "
-                f"`moto train --resume {self.run_path}`")
+        return (
+            f"committed episodes are safe in {self.store_url}; continue the run with "
+            f"`moto train --resume {self.run_path}`"
+        )
 
     def _learner_alive(self) -> bool:
         """The learner answers (it has no restarts: a call that failed because it was unreachable for a
@@ -137,8 +140,12 @@ class Driver:
         if not hasattr(self, "learner"):
             return True  # the error came before the learner existed: not a lost learner
         try:
-            call_restartable(self.learner, lambda: self.learner.__ray_ready__.remote(), "the learner",
-                             self.cfg.workers.restart_timeout_s)
+            call_restartable(
+                self.learner,
+                lambda: self.learner.__ray_ready__.remote(),
+                "the learner",
+                self.cfg.workers.restart_timeout_s,
+            )
             return True
         except ActorGone:
             return False
@@ -236,8 +243,12 @@ class Driver:
         try:
             return ray.get(ref)
         except RayActorError as e:  # the episode in flight is lost (never half-stored); Ray restarts the actor
-            log.warning("rollout worker %d died (%s); its episodes in flight are lost and Ray restarts it, on "
-                        "another node if its node is gone", i, type(e).__name__)
+            log.warning(
+                "rollout worker %d died (%s); its episodes in flight are lost and Ray restarts it, on "
+                "another node if its node is gone",
+                i,
+                type(e).__name__,
+            )
             self.worker_restarts += 1
             self.writer.add_scalar("workers/restarts", self.worker_restarts, self.schedule.state.env_steps)
             self.fleet.revive(i)
@@ -258,7 +269,12 @@ class Driver:
                     "moto scale asked for %d rollout workers; the local Ray has room for %d (its CPUs are fixed "
                     "when it starts: max(cores, workers.num_workers + 2), one each for the learner, the evaluation "
                     "worker and every rollout worker), so the run goes on with %d. For more, start the run with "
-                    "workers.num_workers=%d, or on a Ray cluster (workers.ray_address)", wanted, n, n, wanted)
+                    "workers.num_workers=%d, or on a Ray cluster (workers.ray_address)",
+                    wanted,
+                    n,
+                    n,
+                    wanted,
+                )
         if n != self.fleet.size:
             log.info("scaling rollout workers %d -> %d", self.fleet.size, n)
             self.fleet.resize(n)
@@ -338,11 +354,19 @@ class Driver:
                     f"in the Ray session's logs. Committed episodes are safe; continue with "
                     f"`moto train --resume {self.run_path}`"
                 ) from e
-            log.warning("the evaluation worker died (%s); Ray restarts it, on another node if its node is gone, "
-                        "and the evaluation runs again with the latest weights", first_line(e))
+            log.warning(
+                "the evaluation worker died (%s); Ray restarts it, on another node if its node is gone, "
+                "and the evaluation runs again with the latest weights",
+                first_line(e),
+            )
             # calls made while it restarts would fail too; bounded (workers.restart_timeout_s)
-            wait_until_ready(self.eval_worker, self.cfg.workers.restart_timeout_s, "the evaluation worker",
-                             self._resume_hint(), first_error=e)
+            wait_until_ready(
+                self.eval_worker,
+                self.cfg.workers.restart_timeout_s,
+                "the evaluation worker",
+                self._resume_hint(),
+                first_error=e,
+            )
             return None
         self._eval_deaths_in_row = 0
         return stats

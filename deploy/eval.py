@@ -52,9 +52,7 @@ def summarize(stats: list[EpisodeStats], objects: tuple[str, ...]) -> dict:
         "mean_length": float(np.mean([s.length for s in stats])) if n else 0.0,
     }
     if objects:
-        result["completion"] = {
-            o: float(np.mean([s.completion.get(o, False) for s in stats])) for o in objects
-        }
+        result["completion"] = {o: float(np.mean([s.completion.get(o, False) for s in stats])) for o in objects}
     return result
 
 

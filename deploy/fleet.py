@@ -93,8 +93,9 @@ class Fleet:
         collecting past the bound; report it once when it passes the bound."""
         timeout = self.cfg.workers.restart_timeout_s
         if not isinstance(error, ActorUnavailableError) and actor_state(self.workers[i]) == "DEAD":
-            raise ActorGone(f"rollout worker {i} died and Ray will not restart it ({type(error).__name__}); "
-                            f"{self.resume_hint}")
+            raise ActorGone(
+                f"rollout worker {i} died and Ray will not restart it ({type(error).__name__}); {self.resume_hint}"
+            )
         now, since = time.monotonic(), self.reviving_since[i]
         if now - since <= timeout:
             return
@@ -103,16 +104,24 @@ class Fleet:
             raise ActorGone(
                 f"no rollout worker came back within {SETTING}={timeout:g} s after they died (workers "
                 f"{sorted(late)}); usually no node has room for them (a free CPU each, and a `rollout` unit on "
-                f"clusters with rollout nodes): add nodes or raise {SETTING}, then {self.resume_hint}")
+                f"clusters with rollout nodes): add nodes or raise {SETTING}, then {self.resume_hint}"
+            )
         if i not in self.reported_late:
             self.reported_late.add(i)
-            log.warning("rollout worker %d is not back %.0f s after it died (%s=%g); the others keep collecting "
-                        "and the run stops only if none is left", i, now - since, SETTING, timeout)
+            log.warning(
+                "rollout worker %d is not back %.0f s after it died (%s=%g); the others keep collecting "
+                "and the run stops only if none is left",
+                i,
+                now - since,
+                SETTING,
+                timeout,
+            )
 
     def _start_workers(self, n: int, first_index: int) -> list[Any]:
         """Rollout workers that Ray restarts without limit (a lost node must not end the run)."""
-        return make_rollout_workers(self.cfg, self.store_url, self.board_name, n=n, max_restarts=-1,
-                                    first_index=first_index)
+        return make_rollout_workers(
+            self.cfg, self.store_url, self.board_name, n=n, max_restarts=-1, first_index=first_index
+        )
 
     def resize(self, n: int) -> None:
         n = max(1, n)

@@ -68,8 +68,9 @@ def _visible_everywhere(folder: Path, nodes: list[dict]) -> list[str]:
         probe.unlink(missing_ok=True)
 
 
-def check_shared_paths(cfg: MotoConfig, run_path: Path, store_url: str, nodes: list[dict] | None = None,
-                       visible=_visible_everywhere) -> None:
+def check_shared_paths(
+    cfg: MotoConfig, run_path: Path, store_url: str, nodes: list[dict] | None = None, visible=_visible_everywhere
+) -> None:
     """Refuse local paths that some node of a multi-machine cluster cannot see, naming the setting."""
     nodes = alive_nodes() if nodes is None else nodes
     if len(machines(nodes)) <= 1:

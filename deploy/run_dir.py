@@ -1,18 +1,18 @@
 """The run directory: everything a run leaves behind, and the atomic checkpoints it resumes from.
 
-    runs/<name>/
-      config.yaml            the resolved config (what --resume reads back)
-      store/                 the run's Zarr store (offline demos + online episodes), unless storage.url
-      tb/                    TensorBoard logs (learner losses and diagnostics, success vs env steps, ...)
-      checkpoints/step_<N>/  learner.pt (model, optimisers, RNG) + schedule.json, written as one
-                             directory and renamed into place, so a crash never leaves half of one
-      videos/                evaluation episodes and open-loop predictions as GIFs
-      eval/step_<N>/         `moto eval` results: eval.json and GIFs
-      curves.csv             one row per evaluation
-      success_curve.png      written at the end
-      summary.txt            the one-screen summary
-      init_from.json         with init_from=: the checkpoint the weights came from (path, step, sha256)
-      tracking.json          with logging.backends wandb / mlflow: their run ids (--resume continues them)
+runs/<name>/
+  config.yaml            the resolved config (what --resume reads back)
+  store/                 the run's Zarr store (offline demos + online episodes), unless storage.url
+  tb/                    TensorBoard logs (learner losses and diagnostics, success vs env steps, ...)
+  checkpoints/step_<N>/  learner.pt (model, optimisers, RNG) + schedule.json, written as one
+                         directory and renamed into place, so a crash never leaves half of one
+  videos/                evaluation episodes and open-loop predictions as GIFs
+  eval/step_<N>/         `moto eval` results: eval.json and GIFs
+  curves.csv             one row per evaluation
+  success_curve.png      written at the end
+  summary.txt            the one-screen summary
+  init_from.json         with init_from=: the checkpoint the weights came from (path, step, sha256)
+  tracking.json          with logging.backends wandb / mlflow: their run ids (--resume continues them)
 """
 
 from __future__ import annotations

@@ -105,8 +105,11 @@ def join_cluster(cfg: MotoConfig, runtime_env: dict, on_give_up: Callable[[], No
             return
         if on_give_up is not None:
             on_give_up()
-        print(f"moto: error: {join_failure(cfg, 'the address answers but ray.init did not finish')}", file=sys.stderr,
-              flush=True)
+        print(
+            f"moto: error: {join_failure(cfg, 'the address answers but ray.init did not finish')}",
+            file=sys.stderr,
+            flush=True,
+        )
         os._exit(2)
 
     watchdog = threading.Timer(max(1.0, timeout - (time.monotonic() - started)), give_up)

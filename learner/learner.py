@@ -1,9 +1,9 @@
 """The Learner: one MOTO gradient step (world model, then critic, then actor), weights, checkpoints.
 
-    learner = Learner(cfg, action_dim, device="auto")
-    metrics = learner.train_step(batch)          # dict[str, float]
-    policy.load_weights(learner.policy_weights())
-    learner.save(path); learner.load(path)       # exact resume: weights, optimisers, step, RNG states
+learner = Learner(cfg, action_dim, device="auto")
+metrics = learner.train_step(batch)          # dict[str, float]
+policy.load_weights(learner.policy_weights())
+learner.save(path); learner.load(path)       # exact resume: weights, optimisers, step, RNG states
 """
 
 from __future__ import annotations

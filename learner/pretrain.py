@@ -26,8 +26,10 @@ def _check_offline(service: LearnerService) -> None:
         raise UserError("the store has no offline episodes to pre-train on; record some with `moto collect-demos`.")
     stored, wanted = int(episodes[0].action.shape[-1]), service.learner.action_dim
     if stored != wanted:
-        raise UserError(f"the store's actions have {stored} dimensions, task {service.cfg.env.task} has {wanted}; "
-                        f"pass the store's task (task=...)")
+        raise UserError(
+            f"the store's actions have {stored} dimensions, task {service.cfg.env.task} has {wanted}; "
+            f"pass the store's task (task=...)"
+        )
 
 
 def _open_service(cfg: MotoConfig, store_url: str, run_dir: Path) -> LearnerService:
@@ -71,8 +73,9 @@ def pretrain(cfg: MotoConfig, store_url: str, steps: int, run_dir: str | Path) -
                     service.save(str(run_dir))
         service.diagnostics()
         service.save(str(run_dir))
-        service.writer.log_summary(f"pre-trained {service.step} steps on {store_url}",
-                                   {"learner_steps": float(service.step)})
+        service.writer.log_summary(
+            f"pre-trained {service.step} steps on {store_url}", {"learner_steps": float(service.step)}
+        )
         return service.learner
     finally:
         service.close()

@@ -32,7 +32,8 @@ def checkpoint_file(directory: str | Path) -> Path:
         if (directory / name).is_file():
             return directory / name
     raise FileNotFoundError(
-        f"no learner checkpoint in {directory}: neither {CHECKPOINT_FILE} nor {LEGACY_CHECKPOINT_FILE}")
+        f"no learner checkpoint in {directory}: neither {CHECKPOINT_FILE} nor {LEGACY_CHECKPOINT_FILE}"
+    )
 
 
 class LearnerService:

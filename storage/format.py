@@ -39,8 +39,13 @@ ZSTD_LEVEL = 3  # docs/storage.md: zstd-3 beats blosc-zstd-3 on frames, reads as
 ARRAYS = ("image", "action", "reward", "is_terminal", "step_success")
 ARRAYS_BY_VERSION = {1: ("image", "action", "reward", "is_first", "is_last", "is_terminal", "success"), 2: ARRAYS}
 # Format 1 name -> Episode field, for the arrays an Episode still has (is_first/is_last are not read).
-V1_NAMES = {"image": "image", "action": "action", "reward": "reward", "is_terminal": "is_terminal",
-            "success": "step_success"}
+V1_NAMES = {
+    "image": "image",
+    "action": "action",
+    "reward": "reward",
+    "is_terminal": "is_terminal",
+    "success": "step_success",
+}
 
 
 def compressors() -> list:

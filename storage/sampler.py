@@ -169,8 +169,13 @@ class Sampler:
         if self._shape is None:
             self._shape = shape
         if shape != self._shape:
-            log.warning("skipping episode %s: image %s / action dim %d differ from the first episode's %s / %d",
-                        episode_id, shape[0], shape[1], *self._shape)
+            log.warning(
+                "skipping episode %s: image %s / action dim %d differ from the first episode's %s / %d",
+                episode_id,
+                shape[0],
+                shape[1],
+                *self._shape,
+            )
             self.rejected_episodes.append(episode_id)
             return False
         return True
@@ -270,6 +275,11 @@ def _load(store: TrajectoryStore, episode_id: str) -> Episode | None:
     try:
         return store.read(episode_id)
     except CorruptEpisode as e:
-        log.warning("SKIPPING CORRUPT EPISODE %s in %s (never trained on; run `moto store verify %s`): %s",
-                    episode_id, store.url, store.url, e)
+        log.warning(
+            "SKIPPING CORRUPT EPISODE %s in %s (never trained on; run `moto store verify %s`): %s",
+            episode_id,
+            store.url,
+            store.url,
+            e,
+        )
         return None

@@ -32,8 +32,11 @@ def build(args: argparse.Namespace) -> int:
 
         rows = mw.build_metaworld10(args.store, args.episodes, args.workers, args.seed, tasks, on_episode)
     print(mw.table_markdown(rows), end="")
-    stem = args.table or (os.path.join(args.store, "metaworld10_demos") if "://" not in args.store
-                          else f"{args.store.rstrip('/')}/metaworld10_demos")
+    stem = args.table or (
+        os.path.join(args.store, "metaworld10_demos")
+        if "://" not in args.store
+        else f"{args.store.rstrip('/')}/metaworld10_demos"
+    )
     md, csv_path = mw.save_tables(rows, stem)
     print(f"tables: {md}, {csv_path}")
     return 0
@@ -45,6 +48,7 @@ def _build_kitchen(args: argparse.Namespace) -> int:
     from deploy.datasets import kitchen_scripted as ks
 
     with tqdm(total=args.episodes, desc=args.name, unit="ep") as bar:
+
         def on_episode(stat: EpisodeStats) -> None:
             bar.update(1)
             bar.set_postfix(success=stat.success, ret=f"{stat.episode_return:.0f}")

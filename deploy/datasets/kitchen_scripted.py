@@ -41,8 +41,14 @@ class KitchenTable:
         ]
 
 
-def build_kitchen(name: str, store_url: str, episodes: int = 10, workers: int = 0, seed: int = 0,
-                  on_episode: Callable[[EpisodeStats], None] | None = None) -> KitchenTable:
+def build_kitchen(
+    name: str,
+    store_url: str,
+    episodes: int = 10,
+    workers: int = 0,
+    seed: int = 0,
+    on_episode: Callable[[EpisodeStats], None] | None = None,
+) -> KitchenTable:
     """Fill ``store_url`` with ``episodes`` scripted demos of ``name``'s task (skipping those present)."""
     if name not in DATASETS:
         raise UserError(f"unknown kitchen dataset '{name}'; buildable: {', '.join(DATASETS)}")
@@ -70,8 +76,12 @@ def summarize(store_url: str, task_id: str) -> KitchenTable:
 
 
 def table_markdown(t: KitchenTable) -> str:
-    lines = [f"{t.task}: {t.episodes} scripted episodes, mean return {t.mean_return:.1f}", "",
-             "| object | completed in |", "| --- | ---: |"]
+    lines = [
+        f"{t.task}: {t.episodes} scripted episodes, mean return {t.mean_return:.1f}",
+        "",
+        "| object | completed in |",
+        "| --- | ---: |",
+    ]
     for label, k in t.rows():
         lines.append(f"| {label} | {k}/{t.episodes} ({100 * k / max(t.episodes, 1):.0f}%) |")
     return "\n".join(lines) + "\n"

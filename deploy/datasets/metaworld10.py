@@ -47,9 +47,14 @@ def task_store_url(root: str, task: str) -> str:
     return demo_store_url(root, f"metaworld/{task}")
 
 
-def build_metaworld10(root: str, episodes: int = 10, workers: int = 0, seed: int = 0,
-                      tasks: Sequence[str] = METAWORLD_TASKS,
-                      on_episode: Callable[[str, EpisodeStats], None] | None = None) -> list[TaskRow]:
+def build_metaworld10(
+    root: str,
+    episodes: int = 10,
+    workers: int = 0,
+    seed: int = 0,
+    tasks: Sequence[str] = METAWORLD_TASKS,
+    on_episode: Callable[[str, EpisodeStats], None] | None = None,
+) -> list[TaskRow]:
     """Fill ``<root>/metaworld-<task>`` with ``episodes`` demos per task (skipping those present)."""
     unknown = [t for t in tasks if t not in METAWORLD_TASKS]
     if unknown:
@@ -59,8 +64,15 @@ def build_metaworld10(root: str, episodes: int = 10, workers: int = 0, seed: int
     for task in tasks:
         task_id = f"metaworld/{task}"
         env_cfg = load_config([f"task={task_id}"]).env  # the task preset: camera, action repeat, length
-        ensure_demos(env_cfg, task_id, task_store_url(root, task), episodes, seed=seed, workers=workers,
-                     progress=(lambda stat, t=task: on_episode(t, stat)) if on_episode else None)
+        ensure_demos(
+            env_cfg,
+            task_id,
+            task_store_url(root, task),
+            episodes,
+            seed=seed,
+            workers=workers,
+            progress=(lambda stat, t=task: on_episode(t, stat)) if on_episode else None,
+        )
     return summarize(root, tasks)
 
 
@@ -71,13 +83,15 @@ def summarize(root: str, tasks: Sequence[str] = METAWORLD_TASKS) -> list[TaskRow
         store = TrajectoryStore.open(task_store_url(root, task), create=True)
         markers = [store.marker(eid) for eid in task_demo_ids(store, f"metaworld/{task}")]
         n = len(markers)
-        rows.append(TaskRow(
-            task=task,
-            episodes=n,
-            successes=sum(bool(m["meta"]["success"]) for m in markers),
-            mean_return=sum(m["return"] for m in markers) / n if n else 0.0,
-            mean_length=sum(m["length"] for m in markers) / n if n else 0.0,
-        ))
+        rows.append(
+            TaskRow(
+                task=task,
+                episodes=n,
+                successes=sum(bool(m["meta"]["success"]) for m in markers),
+                mean_return=sum(m["return"] for m in markers) / n if n else 0.0,
+                mean_length=sum(m["length"] for m in markers) / n if n else 0.0,
+            )
+        )
     return rows
 
 
@@ -88,8 +102,10 @@ def table_markdown(rows: Sequence[TaskRow]) -> str:
     ]
     for r in rows:
         note = "**expert fails in some episodes**" if r.expert_fails else ""
-        lines.append(f"| {r.task} | {r.episodes} | {r.successes}/{r.episodes} ({100 * r.success_rate:.0f}%) | "
-                     f"{r.mean_return:.1f} | {r.mean_length:.0f} | {note} |")
+        lines.append(
+            f"| {r.task} | {r.episodes} | {r.successes}/{r.episodes} ({100 * r.success_rate:.0f}%) | "
+            f"{r.mean_return:.1f} | {r.mean_length:.0f} | {note} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -88,8 +88,14 @@ class D4RLImageSource:
         else:
             success = step_success(self.task_id, reward)
         meta = EpisodeMeta(task=self.task_id, source="offline", success=bool(success.any()))
-        return Episode(image=np.ascontiguousarray(image), action=action, reward=reward, is_terminal=terminal,
-                       step_success=success, meta=meta)
+        return Episode(
+            image=np.ascontiguousarray(image),
+            action=action,
+            reward=reward,
+            is_terminal=terminal,
+            step_success=success,
+            meta=meta,
+        )
 
 
 def import_d4rl_images(path: str | Path, task_id: str, store_url: str, progress: bool = True) -> ImportReport:

@@ -98,7 +98,6 @@ class D4RLKitchenSource(KitchenStateSource):
         return qpos, qvel, actions, where
 
 
-
 def import_d4rl_kitchen(path: str | Path, task_id: str, store_url: str, progress: bool = True) -> ImportReport:
     """Render a D4RL kitchen file into ``store_url`` for ``task_id`` (kitchen/mixed or kitchen/partial)."""
     check_task(task_id, "kitchen")

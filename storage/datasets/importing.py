@@ -139,8 +139,6 @@ def expect_shape(array_shape: tuple, want: tuple, where: str, meaning: str) -> N
         raise UserError(f"{where} has shape {tuple(array_shape)}, expected {shown}: {meaning}")
 
 
-
-
 def save_table_files(stem: str, markdown: str, csv_text: str) -> tuple[str, str]:
     """Write ``<stem>.md`` and ``<stem>.csv`` (local path or fsspec URL); returns both paths."""
     import fsspec

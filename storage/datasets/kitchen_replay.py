@@ -55,8 +55,10 @@ class KitchenReplayer:
         """Raise ``UserError`` unless these are T+1 kitchen states with T kitchen actions."""
         n = qpos.shape[0]
         if qpos.shape != (n, NQ) or qvel.shape != (n, NV) or actions.shape != (n - 1, NA):
-            raise UserError(f"{where}: expected qpos (T+1, {NQ}), qvel (T+1, {NV}) and actions (T, {NA}); "
-                            f"got {qpos.shape}, {qvel.shape} and {actions.shape}")
+            raise UserError(
+                f"{where}: expected qpos (T+1, {NQ}), qvel (T+1, {NV}) and actions (T, {NA}); "
+                f"got {qpos.shape}, {qvel.shape} and {actions.shape}"
+            )
         if n < 2:
             raise UserError(f"{where}: an episode needs at least 2 states, got {n}")
         for name, arr in (("states", qpos), ("velocities", qvel), ("actions", actions)):
@@ -66,10 +68,15 @@ class KitchenReplayer:
         bad = np.flatnonzero(((joints < self._lo) | (joints > self._hi)).any(axis=0))
         quat = np.linalg.norm(qpos[:, KETTLE_QUAT], axis=1)
         if bad.size or np.abs(quat - 1).max() > 0.1:
-            cause = (f"qpos entries {self._adr[bad].tolist()} leave the kitchen model's joint limits" if bad.size
-                     else f"the kettle quaternion (qpos 26..29) has norm {quat.min():.2f}..{quat.max():.2f}, not 1")
-            raise UserError(f"{where}: these are not Franka Kitchen states ({cause}); "
-                            "is this a dataset of another environment, or is its observation layout different?")
+            cause = (
+                f"qpos entries {self._adr[bad].tolist()} leave the kitchen model's joint limits"
+                if bad.size
+                else f"the kettle quaternion (qpos 26..29) has norm {quat.min():.2f}..{quat.max():.2f}, not 1"
+            )
+            raise UserError(
+                f"{where}: these are not Franka Kitchen states ({cause}); "
+                "is this a dataset of another environment, or is its observation layout different?"
+            )
 
     def episode(self, qpos: np.ndarray, qvel: np.ndarray, actions: np.ndarray, meta: EpisodeMeta) -> Episode:
         """Render every state; reward[t] = target objects in place at state t (reward[0] = 0)."""

@@ -49,8 +49,10 @@ class NpzSource:
             ) from None
         missing = [k for k in REQUIRED if k not in data]
         if missing:
-            raise UserError(f"{path} has no {', '.join(missing)} (it has {', '.join(sorted(data))}); "
-                            "a Dreamer episode needs image (T+1, 64, 64, 3), action (T+1, A) and reward (T+1,)")
+            raise UserError(
+                f"{path} has no {', '.join(missing)} (it has {', '.join(sorted(data))}); "
+                "a Dreamer episode needs image (T+1, 64, 64, 3), action (T+1, A) and reward (T+1,)"
+            )
         n = data["image"].shape[0]
         expect_shape(data["image"].shape, (n, 64, 64, 3), f"{path} 'image'", "T+1 RGB 64x64 frames")
         if data["image"].dtype != np.uint8:
@@ -77,8 +79,14 @@ class NpzSource:
             terminal = np.zeros(reward.shape, bool)
         success = d["success"].astype(bool) if "success" in d else step_success(self.task_id, reward)
         meta = EpisodeMeta(task=self.task_id, source="offline", success=bool(success.any()))
-        return Episode(image=d["image"], action=d["action"].astype(np.float32), reward=reward,
-                       is_terminal=terminal, step_success=success, meta=meta)
+        return Episode(
+            image=d["image"],
+            action=d["action"].astype(np.float32),
+            reward=reward,
+            is_terminal=terminal,
+            step_success=success,
+            meta=meta,
+        )
 
 
 def import_npz(folder: str | Path, task_id: str, store_url: str, progress: bool = True) -> ImportReport:

@@ -18,8 +18,12 @@ from storage import TrajectoryStore
 
 def _run(order: list[str], steps: int, seed: int = 0) -> set[str]:
     """Objects completed at some step of a ``steps``-step episode (state-only env: no rendering)."""
-    env = gym.make("FrankaKitchen-v1", remove_task_when_completed=False, terminate_on_tasks_completed=False,
-                   max_episode_steps=steps)
+    env = gym.make(
+        "FrankaKitchen-v1",
+        remove_task_when_completed=False,
+        terminate_on_tasks_completed=False,
+        max_episode_steps=steps,
+    )
     obs, _ = env.reset(seed=seed)
     qpos = env.unwrapped.robot_env.data.qpos
     expert, done = KitchenExpert(order), set()
@@ -47,8 +51,9 @@ def test_expert_moves_slide_cabinet_and_turns_burners():
 def test_expert_completes_every_task_object_within_an_episode(task):
     """All four target objects in place at the same step of a 280-step episode (about step 210)."""
     objects = task_spec(task).objects
-    env = gym.make("FrankaKitchen-v1", remove_task_when_completed=False, terminate_on_tasks_completed=False,
-                   max_episode_steps=280)
+    env = gym.make(
+        "FrankaKitchen-v1", remove_task_when_completed=False, terminate_on_tasks_completed=False, max_episode_steps=280
+    )
     obs, _ = env.reset(seed=3)
     qpos = env.unwrapped.robot_env.data.qpos
     expert, full_at = make_expert(task), None

@@ -28,11 +28,21 @@ FAST_FAILURE_DETECTION = {
 }
 
 TINY = [
-    "size=tiny", "seed=0", "logging.progress=false", "logging.diagnostics_every=0",
-    "env.max_episode_steps=10", "workers.num_workers=2",
-    "schedule.offline_steps=8", "schedule.updates_per_episode=2",
-    "schedule.eval_every_episodes=0", "schedule.eval_episodes=1", "schedule.demo_episodes=2",
-    "algo.batch_size=4", "algo.seq_len=8", "algo.agent_batch=16", "algo.imag_horizon=3",
+    "size=tiny",
+    "seed=0",
+    "logging.progress=false",
+    "logging.diagnostics_every=0",
+    "env.max_episode_steps=10",
+    "workers.num_workers=2",
+    "schedule.offline_steps=8",
+    "schedule.updates_per_episode=2",
+    "schedule.eval_every_episodes=0",
+    "schedule.eval_episodes=1",
+    "schedule.demo_episodes=2",
+    "algo.batch_size=4",
+    "algo.seq_len=8",
+    "algo.agent_batch=16",
+    "algo.imag_horizon=3",
 ]
 
 
@@ -60,10 +70,16 @@ def short_ray_tmp(monkeypatch) -> str:
 @pytest.fixture
 def cluster(monkeypatch):
     """A head node only (1 CPU: the evaluation worker); tests add learner and rollout nodes."""
-    c = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": False,
-        "temp_dir": short_ray_tmp(monkeypatch), "_system_config": FAST_FAILURE_DETECTION,
-    })
+    c = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 1,
+            "node_ip_address": "127.0.0.1",
+            "include_dashboard": False,
+            "temp_dir": short_ray_tmp(monkeypatch),
+            "_system_config": FAST_FAILURE_DETECTION,
+        },
+    )
     try:
         yield c
     finally:
@@ -84,14 +100,24 @@ def add_node(c: Cluster, cpus: int, **resources):
     # Each node gets its own runtime-env folder, as on separate machines. Sharing the head's, a node that
     # sets up a job's working_dir (overwrite: rmtree, then unzip) pulls the files from under a driver
     # already running from that folder (CI: "No module named 'common.envs.metaworld'").
-    return c.add_node(num_cpus=cpus, resources=resources, node_ip_address="127.0.0.1",
-                      runtime_env_dir_name=f"runtime_resources_node{next(_node_numbers)}")
+    return c.add_node(
+        num_cpus=cpus,
+        resources=resources,
+        node_ip_address="127.0.0.1",
+        runtime_env_dir_name=f"runtime_resources_node{next(_node_numbers)}",
+    )
 
 
 def moto(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
     out = open(log, "wb")  # noqa: SIM115 (the child writes it; read on failure)
-    return subprocess.Popen([sys.executable, "-m", "deploy.cli", *args], cwd=REPO, env=env or node_env(),
-                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "deploy.cli", *args],
+        cwd=REPO,
+        env=env or node_env(),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def tail(log: Path, n: int = 4000) -> str:

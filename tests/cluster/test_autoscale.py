@@ -138,10 +138,19 @@ def test_scale_up_starts_a_rollout_node_and_scale_down_lets_it_go(autoscaling_cl
     wait_for(lambda: rollout_nodes() == 1, 180, "the autoscaler's first rollout node (min_workers 1)")
 
     run, log = tmp_path / "elastic", tmp_path / "elastic.log"
-    args = ["train", *TINY, "run_name=elastic", f"logging.root={tmp_path}", f"storage.offline_url={tmp_path}/demos",
-            f"workers.ray_address={address}", "schedule.online_steps=100000", "schedule.checkpoint_every=0"]
+    args = [
+        "train",
+        *TINY,
+        "run_name=elastic",
+        f"logging.root={tmp_path}",
+        f"storage.offline_url={tmp_path}/demos",
+        f"workers.ray_address={address}",
+        "schedule.online_steps=100000",
+        "schedule.checkpoint_every=0",
+    ]
     proc = moto(args, log)
     try:
+
         def workers_on_rollout_nodes():
             rollout = {n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("rollout", 0) > 0}
             return sum(node in rollout for node in alive_actors().get("RolloutWorkerActor", []))

@@ -123,8 +123,13 @@ def test_learner_node_lost_then_resume_on_a_new_learner_node(cluster, tmp_path):
     ]
     proc = moto(args, log)
     try:
-        wait_for(lambda: (s := latest_schedule(run) if run.exists() else None) and s["online_done"] > 0,
-                 300, "an online checkpoint", proc, log)
+        wait_for(
+            lambda: (s := latest_schedule(run) if run.exists() else None) and s["online_done"] > 0,
+            300,
+            "an online checkpoint",
+            proc,
+            log,
+        )
         cluster.remove_node(learner_node, allow_graceful=False)
         rc = proc.wait(timeout=300)
     finally:

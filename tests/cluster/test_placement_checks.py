@@ -83,8 +83,14 @@ ray.shutdown()
 @pytest.mark.ray
 def test_an_actor_warning_reaches_the_drivers_output():
     env_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
-    out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, capture_output=True, text=True, timeout=300,
-                         env={**__import__("os").environ, "MOTO_RAY_TMP": env_tmp})
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "MOTO_RAY_TMP": env_tmp},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     lines = [line for line in (out.stdout + out.stderr).splitlines() if "skipping corrupt episode 0000-test" in line]
     assert lines and "Learnerish pid=" in lines[0]  # prefixed with the actor that said it

@@ -31,26 +31,35 @@ def test_every_task_has_a_preset_and_every_preset_is_a_task():
     assert sorted(preset_names("tasks")) == sorted(all_task_ids())
 
 
-@pytest.mark.parametrize("ablation,alpha,beta,expansion", [
-    ("full", 10.0, 10.0, True), ("no-unc", 0.0, 10.0, True), ("no-bc", 10.0, 0.0, True),
-    ("no-bc-no-unc", 0.0, 0.0, True), ("dreamerv2", 0.0, 0.0, False),
-])
+@pytest.mark.parametrize(
+    "ablation,alpha,beta,expansion",
+    [
+        ("full", 10.0, 10.0, True),
+        ("no-unc", 0.0, 10.0, True),
+        ("no-bc", 10.0, 0.0, True),
+        ("no-bc-no-unc", 0.0, 0.0, True),
+        ("dreamerv2", 0.0, 0.0, False),
+    ],
+)
 def test_ablation_switches(ablation, alpha, beta, expansion):
     cfg = load_config([f"ablation={ablation}"])
     assert (cfg.algo.uncertainty_weight, cfg.algo.bc_weight, cfg.algo.value_expansion) == (alpha, beta, expansion)
 
 
-@pytest.mark.parametrize("overrides,needles", [
-    (["env.tsk=x"], ["env.tsk", "Did you mean 'env.task'", "max_episode_steps"]),
-    (["nonsense=1"], ["nonsense", "Valid keys in the top level", "schedule"]),
-    (["algo.gamma=abc"], ["algo.gamma", "abc"]),
-    (["task=metaworld/drawer-opn"], ["drawer-opn", "metaworld/drawer-open", "kitchen/mixed"]),
-    (["size=huge"], ["huge", "tiny", "paper"]),
-    (["ablation=nobc"], ["nobc", "no-bc"]),
-    (["env.gl_backend=wayland"], ["env.gl_backend", "egl", "osmesa"]),
-    (["device=tpu"], ["device", "cuda:N"]),
-    (["size"], ["key=value"]),
-])
+@pytest.mark.parametrize(
+    "overrides,needles",
+    [
+        (["env.tsk=x"], ["env.tsk", "Did you mean 'env.task'", "max_episode_steps"]),
+        (["nonsense=1"], ["nonsense", "Valid keys in the top level", "schedule"]),
+        (["algo.gamma=abc"], ["algo.gamma", "abc"]),
+        (["task=metaworld/drawer-opn"], ["drawer-opn", "metaworld/drawer-open", "kitchen/mixed"]),
+        (["size=huge"], ["huge", "tiny", "paper"]),
+        (["ablation=nobc"], ["nobc", "no-bc"]),
+        (["env.gl_backend=wayland"], ["env.gl_backend", "egl", "osmesa"]),
+        (["device=tpu"], ["device", "cuda:N"]),
+        (["size"], ["key=value"]),
+    ],
+)
 def test_bad_input_names_the_problem_and_the_choices(overrides, needles):
     with pytest.raises(ConfigError) as err:
         load_config(overrides)

@@ -61,7 +61,11 @@ def _in_fresh_process(scenario: str, task_id: str, seed: int, tmp_path: Path) ->
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.run(
         [sys.executable, __file__, scenario, task_id, str(seed), str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return np.load(out)

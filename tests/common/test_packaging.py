@@ -32,8 +32,10 @@ def test_every_package_is_listed_and_the_license_matches():
         for p in (ROOT / top).rglob("__init__.py")
     }
     assert found - listed == set(), "add these packages to [tool.setuptools] packages in pyproject.toml"
-    presets = {".".join(("moto_configs", *y.parent.relative_to(ROOT / "configs").parts))
-               for y in (ROOT / "configs").rglob("*.yaml")}
+    presets = {
+        ".".join(("moto_configs", *y.parent.relative_to(ROOT / "configs").parts))
+        for y in (ROOT / "configs").rglob("*.yaml")
+    }
     assert presets - listed == set(), "add these preset folders to [tool.setuptools] packages (setuptools warns)"
     project = pyproject()["project"]
     assert project["license"] == "MIT" and (ROOT / "LICENSE").read_text().startswith("MIT License")

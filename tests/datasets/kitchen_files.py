@@ -110,10 +110,14 @@ def write_minari_kitchen(root, r: KitchenRollouts, monkeypatch) -> str:
         for i, (o, a) in enumerate(zip(r.obs59, r.actions, strict=True))
     ]
     with pytest.warns(UserWarning):  # minari asks for author and description metadata
-        ds = minari.create_dataset_from_buffers("test/kitchen-tiny-v0", buffers, env="FrankaKitchen-v1",
-                                                observation_space=space,
-                                                action_space=gym.spaces.Box(-1, 1, (9,), np.float64),
-                                                algorithm_name="random")
+        ds = minari.create_dataset_from_buffers(
+            "test/kitchen-tiny-v0",
+            buffers,
+            env="FrankaKitchen-v1",
+            observation_space=space,
+            action_space=gym.spaces.Box(-1, 1, (9,), np.float64),
+            algorithm_name="random",
+        )
     return str(root / "test" / "kitchen-tiny-v0") if ds else ""
 
 

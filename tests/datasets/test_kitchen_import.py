@@ -110,14 +110,17 @@ def _rewrite(path, **changes):
                 f[key] = value
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "has no 'actions'"),
-    ("shape", "expected (N, 60)"),
-    ("actions", "has shape (21, 4), expected (21, 9)"),
-    ("truncated", "not a readable HDF5 file"),
-    ("not-kitchen", "not Franka Kitchen states"),
-    ("nan", "NaN"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "has no 'actions'"),
+        ("shape", "expected (N, 60)"),
+        ("actions", "has shape (21, 4), expected (21, 9)"),
+        ("truncated", "not a readable HDF5 file"),
+        ("not-kitchen", "not Franka Kitchen states"),
+        ("nan", "NaN"),
+    ],
+)
 def test_bad_d4rl_kitchen_files_fail_and_leave_store_unchanged(tmp_path, kitchen_rollouts, case, message):
     path = tmp_path / "bad.hdf5"
     write_d4rl_kitchen(path, kitchen_rollouts, infos=False)

@@ -79,12 +79,15 @@ def test_npz_without_optional_keys_gets_success_from_sparse_reward(tmp_path):
     assert e.meta.success and not e.is_terminal.any() and e.action.dtype == np.float32
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "has no reward"),
-    ("shape", "expected (5, 64, 64, 3)"),
-    ("rows", "'action' has shape (3, 4), expected (5, N)"),
-    ("corrupt", "damaged or not an .npz"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "has no reward"),
+        ("shape", "expected (5, 64, 64, 3)"),
+        ("rows", "'action' has shape (3, 4), expected (5, N)"),
+        ("corrupt", "damaged or not an .npz"),
+    ],
+)
 def test_bad_npz_fails_before_any_append(tmp_path, case, message):
     rng = np.random.default_rng(2)
     src = tmp_path / "episodes"

@@ -31,8 +31,17 @@ SPEC = (
 def finish(point, success: float) -> RunDirectory:
     """A finished run as the driver leaves it: config, checkpoint, curves with epsilon_u, TensorBoard, summary."""
     run = RunDirectory.create(point.config())
-    evals = [{"env_steps": 100 * i, "episodes": i, "learner_steps": 300 + 4 * i, "success_rate": success * i / 10,
-              "mean_return": 1.0 * i, "epsilon_u": math.nan if i == 0 else 0.5 / i} for i in range(11)]
+    evals = [
+        {
+            "env_steps": 100 * i,
+            "episodes": i,
+            "learner_steps": 300 + 4 * i,
+            "success_rate": success * i / 10,
+            "mean_return": 1.0 * i,
+            "epsilon_u": math.nan if i == 0 else 0.5 / i,
+        }
+        for i in range(11)
+    ]
     state = {"offline_done": 300, "online_done": 40, "episodes": 10, "env_steps": 1000, "evals": evals}
     run.commit_checkpoint(run.staging_dir(340), 340, state)
     run.write_curves(evals)
@@ -42,8 +51,9 @@ def finish(point, success: float) -> RunDirectory:
         writer.add_scalar("driver/model/reward_mse", 3.0, step)  # the driver's copy: not exported
     writer.close()
     store = TrajectoryStore.open(run.store_url(point.config()), create=True)
-    for i, (source, success) in enumerate([("offline", True), ("offline", True), ("offline", False),
-                                           ("online", False), ("online", True)]):
+    for i, (source, success) in enumerate(
+        [("offline", True), ("offline", True), ("offline", False), ("online", False), ("online", True)]
+    ):
         store.append(synthetic.episode(steps=5, seed=i, success=success, source=source))
     frames = [Image.fromarray(np.full((16, 16, 3), 20 * i, np.uint8)) for i in range(10)]  # frame i: value 20 i
     frames[0].save(run.videos_dir / "eval_00000900.gif", save_all=True, append_images=frames[1:])
@@ -65,10 +75,20 @@ def test_export_copies_the_small_files_and_thins_the_scalars(study, tmp_path):
     run = finish(points[0], 0.8)
     out = export_run(run, spec.results_dir)
     assert sorted(p.name for p in out.path.iterdir()) == [
-        "config.yaml", "curves.csv", "demos.json", "final_eval.png", "progress.json", "scalars.csv", "summary.txt"
+        "config.yaml",
+        "curves.csv",
+        "demos.json",
+        "final_eval.png",
+        "progress.json",
+        "scalars.csv",
+        "summary.txt",
     ]  # no store, checkpoints, tb or videos
     assert json.loads((out.path / "progress.json").read_text()) == {
-        "offline_done": 300, "online_done": 40, "episodes": 10, "env_steps": 1000}
+        "offline_done": 300,
+        "online_done": 40,
+        "episodes": 10,
+        "env_steps": 1000,
+    }
     strip = np.asarray(Image.open(out.path / "final_eval.png"))
     assert strip.shape == (16, 8 * 16, 3)  # 8 frames of the last evaluation, first and last included
     assert [int(strip[0, 16 * k, 0]) for k in (0, 7)] == [0, 180]
@@ -82,7 +102,11 @@ def test_export_copies_the_small_files_and_thins_the_scalars(study, tmp_path):
     steps = [int(r["step"]) for r in scalars]
     assert 30 <= len(steps) <= 41 and steps[0] == 0 and steps[-1] == 338 and steps == sorted(steps)
     assert json.loads((out.path / "demos.json").read_text()) == {
-        "demo_episodes": 3, "demo_successes": 2, "online_episodes": 2, "online_successes": 1}
+        "demo_episodes": 3,
+        "demo_successes": 2,
+        "online_episodes": 2,
+        "online_successes": 1,
+    }
 
 
 def test_an_unfinished_run_is_not_exported(study):
@@ -149,12 +173,23 @@ def test_kitchen_object_outcomes_count_every_object_beside_the_success_flag():
 
     objects = ("microwave", "kettle", "bottom burner", "light switch")
     three = dict.fromkeys(objects[:3], True) | {"light switch": False}
-    metas = [EpisodeMeta("kitchen/partial", "offline", success=True, completion=three),
-             EpisodeMeta("kitchen/partial", "offline", success=True, completion=dict.fromkeys(objects, True)),
-             EpisodeMeta("kitchen/partial", "online", success=False, completion={"microwave": True}),
-             EpisodeMeta("kitchen/partial", "online", success=False, completion={})]
+    metas = [
+        EpisodeMeta("kitchen/partial", "offline", success=True, completion=three),
+        EpisodeMeta("kitchen/partial", "offline", success=True, completion=dict.fromkeys(objects, True)),
+        EpisodeMeta("kitchen/partial", "online", success=False, completion={"microwave": True}),
+        EpisodeMeta("kitchen/partial", "online", success=False, completion={}),
+    ]
     assert object_outcomes(metas, objects) == {
-        "demo": {"episodes": 2, "successes": 2, "all_objects": 1,
-                 "objects": {"microwave": 2, "kettle": 2, "bottom burner": 2, "light switch": 1}},
-        "online": {"episodes": 2, "successes": 0, "all_objects": 0,
-                   "objects": {"microwave": 1, "kettle": 0, "bottom burner": 0, "light switch": 0}}}
+        "demo": {
+            "episodes": 2,
+            "successes": 2,
+            "all_objects": 1,
+            "objects": {"microwave": 2, "kettle": 2, "bottom burner": 2, "light switch": 1},
+        },
+        "online": {
+            "episodes": 2,
+            "successes": 0,
+            "all_objects": 0,
+            "objects": {"microwave": 1, "kettle": 0, "bottom burner": 0, "light switch": 0},
+        },
+    }

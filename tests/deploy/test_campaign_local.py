@@ -32,20 +32,44 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 def tiny_spec(root) -> CampaignSpec:
     # the same short schedule as tests/deploy/test_train_e2e.py, one rollout worker per run
     overrides = [
-        "logging.log_every=5", "logging.diagnostics_every=1000", "env.max_episode_steps=10", "workers.num_workers=1",
-        "schedule.offline_steps=20", "schedule.updates_per_episode=2", "schedule.online_steps=12",
-        "schedule.eval_every_episodes=3", "schedule.eval_episodes=1", "schedule.checkpoint_every=10",
-        "schedule.demo_episodes=2", f"storage.offline_url={root}/demos",
-        "algo.batch_size=4", "algo.seq_len=8", "algo.agent_batch=16", "algo.imag_horizon=3",
+        "logging.log_every=5",
+        "logging.diagnostics_every=1000",
+        "env.max_episode_steps=10",
+        "workers.num_workers=1",
+        "schedule.offline_steps=20",
+        "schedule.updates_per_episode=2",
+        "schedule.online_steps=12",
+        "schedule.eval_every_episodes=3",
+        "schedule.eval_episodes=1",
+        "schedule.checkpoint_every=10",
+        "schedule.demo_episodes=2",
+        f"storage.offline_url={root}/demos",
+        "algo.batch_size=4",
+        "algo.seq_len=8",
+        "algo.agent_batch=16",
+        "algo.imag_horizon=3",
     ]
-    return CampaignSpec(tasks=["metaworld/drawer-open"], seeds=[0, 1], ablations=["full", "no-bc"], sizes=["tiny"],
-                        overrides=overrides, max_concurrent=2, name="tiny", results_dir=str(root / "results"))
+    return CampaignSpec(
+        tasks=["metaworld/drawer-open"],
+        seeds=[0, 1],
+        ablations=["full", "no-bc"],
+        sizes=["tiny"],
+        overrides=overrides,
+        max_concurrent=2,
+        name="tiny",
+        results_dir=str(root / "results"),
+    )
 
 
 @pytest.fixture
 def ray_session():
-    ray.init(num_cpus=6, include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="ray", dir="/tmp"),
-             log_to_driver=False, runtime_env={"env_vars": {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}})
+    ray.init(
+        num_cpus=6,
+        include_dashboard=False,
+        _temp_dir=tempfile.mkdtemp(prefix="ray", dir="/tmp"),
+        log_to_driver=False,
+        runtime_env={"env_vars": {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}},
+    )
     yield
     ray.shutdown()
 

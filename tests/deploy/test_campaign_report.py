@@ -46,11 +46,29 @@ def fake_run(root, task, ablation, seed, finished=True):
         success = final * i / 7 if finished else final * i / 7
         # epsilon_u on expert episodes grows with the final gap, as the paper's Fig. 6 shows
         eps = math.nan if i == 0 else 0.05 + 0.5 * (1 - final) + 0.01 * seed
-        evals.append({"env_steps": 1000 * i + 7 * seed, "episodes": 10 * i, "learner_steps": 300 + 50 * i,
-                      "success_rate": round(success, 4), "mean_return": 100 * success, "epsilon_u": eps})
+        evals.append(
+            {
+                "env_steps": 1000 * i + 7 * seed,
+                "episodes": 10 * i,
+                "learner_steps": 300 + 50 * i,
+                "success_rate": round(success, 4),
+                "mean_return": 100 * success,
+                "epsilon_u": eps,
+            }
+        )
     staging = run.staging_dir(350)
-    run.commit_checkpoint(staging, 350, {"offline_done": 300, "online_done": 50 * (n - 1), "episodes": 10 * (n - 1),
-                                         "env_steps": 1000 * (n - 1), "offline_imported": True, "evals": evals})
+    run.commit_checkpoint(
+        staging,
+        350,
+        {
+            "offline_done": 300,
+            "online_done": 50 * (n - 1),
+            "episodes": 10 * (n - 1),
+            "env_steps": 1000 * (n - 1),
+            "offline_imported": True,
+            "evals": evals,
+        },
+    )
     run.write_curves(evals)
     if finished:
         run.summary_path.write_text("MOTO run summary\n")
@@ -146,16 +164,36 @@ def curve_run(root, task, ablation, seed, finals, *, eval_episodes=0, returns=No
     """A finished run written as an export leaves it (config.yaml, curves.csv, summary.txt; no checkpoint):
     one evaluation per value of ``finals``."""
     name = f"{task.replace('/', '-')}-{ablation}-tiny-s{seed}"
-    cfg = load_config(["size=tiny", f"task={task}", f"ablation={ablation}", f"seed={seed}", f"run_name={name}",
-                       f"logging.root={root}", *schedule])
+    cfg = load_config(
+        [
+            "size=tiny",
+            f"task={task}",
+            f"ablation={ablation}",
+            f"seed={seed}",
+            f"run_name={name}",
+            f"logging.root={root}",
+            *schedule,
+        ]
+    )
     run = RunDirectory(root / name)
     run.path.mkdir(parents=True)
     save_config(cfg, run.config_path)
     returns = returns if returns is not None else [10 * f for f in finals]
     eps = eps if eps is not None else 0.2
-    run.write_curves([{"env_steps": 1000 * i, "episodes": 10 * i, "learner_steps": 100 * i, "success_rate": f,
-                       "mean_return": r, "epsilon_u": eps, "eval_episodes": eval_episodes}
-                      for i, (f, r) in enumerate(zip(finals, returns, strict=True))])
+    run.write_curves(
+        [
+            {
+                "env_steps": 1000 * i,
+                "episodes": 10 * i,
+                "learner_steps": 100 * i,
+                "success_rate": f,
+                "mean_return": r,
+                "epsilon_u": eps,
+                "eval_episodes": eval_episodes,
+            }
+            for i, (f, r) in enumerate(zip(finals, returns, strict=True))
+        ]
+    )
     run.summary_path.write_text("MOTO run summary\n")
     return run
 
@@ -175,11 +213,24 @@ def test_table_gives_successes_over_the_final_evaluations_episodes_and_their_wil
     # an old run: curves.csv without the episode count, the config says 5
     curve_run(root, "metaworld/door-open", "full", 0, [0.0, 0.2])
     # a new one: 10 episodes per evaluation, 20 at the end, recorded in curves.csv
-    curve_run(root, "metaworld/hammer", "full", 0, [0.1, 0.25], eval_episodes=20,
-              schedule=["schedule.eval_episodes=10", "schedule.final_eval_episodes=20"])
+    curve_run(
+        root,
+        "metaworld/hammer",
+        "full",
+        0,
+        [0.1, 0.25],
+        eval_episodes=20,
+        schedule=["schedule.eval_episodes=10", "schedule.final_eval_episodes=20"],
+    )
     # a new config without the column: final_eval_episodes of the config
-    curve_run(root, "metaworld/assembly", "full", 0, [0.1, 0.5],
-              schedule=["schedule.eval_episodes=10", "schedule.final_eval_episodes=20"])
+    curve_run(
+        root,
+        "metaworld/assembly",
+        "full",
+        0,
+        [0.1, 0.5],
+        schedule=["schedule.eval_episodes=10", "schedule.final_eval_episodes=20"],
+    )
     text = write_report(tmp_path / "camp", tmp_path / "out").read_text()
     rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| metaworld/")}
     assert "| 20.0 | 1/5 | 3.6 - 62.4 |" in rows["metaworld/door-open"]
@@ -205,8 +256,11 @@ def test_a_zero_bar_is_drawn_and_every_method_is_in_the_legend(tmp_path):
     curve_run(root, "metaworld/hammer", "full", 0, [0.0, 0.0])
     drawn = plot_final_success(final_table(read_campaign(tmp_path / "camp")), tmp_path / "final.png")
     assert {"full", "no-unc", "no-bc", "dreamerv2"} <= set(drawn["legend"])
-    assert set(drawn["zero_markers"]) == {("metaworld/drawer-open", "no-unc"), ("metaworld/drawer-open", "no-bc"),
-                                          ("metaworld/hammer", "full")}
+    assert set(drawn["zero_markers"]) == {
+        ("metaworld/drawer-open", "no-unc"),
+        ("metaworld/drawer-open", "no-bc"),
+        ("metaworld/hammer", "full"),
+    }
     for marker in drawn["zero_markers"].values():
         assert list(marker.get_xdata()) == [0] and marker.get_visible() and marker.get_markersize() > 0
     width, height = Image.open(tmp_path / "final.png").size
@@ -274,15 +328,28 @@ def test_kitchen_partial_reports_success_over_all_four_objects(tmp_path):
     curve_run(root, "kitchen/partial", "full", 0, [0.0, 0.0], returns=[0.0, 0.0], schedule=["schedule.eval_episodes=3"])
     # a success over 3 objects, return > 0 and no per-object record: unknown over all four
     run = curve_run(root, "kitchen/partial", "full", 1, [0.0, 0.2], returns=[0.0, 120.0])
-    (run.path / "objects.json").write_text(json.dumps({"online": {
-        "episodes": 50, "successes": 4, "all_objects": 1,
-        "objects": {"microwave": 9, "kettle": 6, "bottom burner": 4, "light switch": 2}}}))
+    (run.path / "objects.json").write_text(
+        json.dumps(
+            {
+                "online": {
+                    "episodes": 50,
+                    "successes": 4,
+                    "all_objects": 1,
+                    "objects": {"microwave": 9, "kettle": 6, "bottom burner": 4, "light switch": 2},
+                }
+            }
+        )
+    )
     text = write_report(tmp_path / "camp", tmp_path / "out").read_text()
     assert "## Kitchen: success over all target objects" in text
     lines = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| kitchen-")}
-    assert "(3 of 4) | 0/3 (0-56%) | microwave, kettle, bottom burner, light switch | 0/3 (0-56%) | final evaluation " \
-           "return 0" in lines["kitchen-partial-full-tiny-s0"]
+    assert (
+        "(3 of 4) | 0/3 (0-56%) | microwave, kettle, bottom burner, light switch | 0/3 (0-56%) | final evaluation "
+        "return 0" in lines["kitchen-partial-full-tiny-s0"]
+    )
     assert "| 1/5 (4-62%) |" in lines["kitchen-partial-full-tiny-s1"]
     assert "| not recorded |" in lines["kitchen-partial-full-tiny-s1"]
-    assert "kitchen-partial-full-tiny-s1, online episodes in its store: 4/50 with the success flag, 1/50 with every " \
-           "object done" in text
+    assert (
+        "kitchen-partial-full-tiny-s1, online episodes in its store: 4/50 with the success flag, 1/50 with every "
+        "object done" in text
+    )

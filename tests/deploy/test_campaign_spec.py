@@ -138,9 +138,11 @@ def test_grids_add_runs_once_each_with_their_own_overrides(tmp_path):
     points = expand(load_spec(write(tmp_path, GRIDS)), tmp_path / "camp")
     names = [p.name for p in points]
     assert names == [
-        "metaworld-drawer-open-full-tiny-s0", "metaworld-hammer-full-tiny-s0",  # the top-level grid
+        "metaworld-drawer-open-full-tiny-s0",
+        "metaworld-hammer-full-tiny-s0",  # the top-level grid
         "metaworld-drawer-open-dreamerv2-tiny-s0",  # its full-s0 run is the top-level one, not repeated
-        "metaworld-drawer-open-full-tiny-s1", "metaworld-drawer-open-dreamerv2-tiny-s1",
+        "metaworld-drawer-open-full-tiny-s1",
+        "metaworld-drawer-open-dreamerv2-tiny-s1",
         "kitchen-partial-full-tiny-s0",  # seeds, ablations and sizes default to the top-level ones
     ]
     configs = {p.name: p.config() for p in points}
@@ -171,6 +173,9 @@ def test_two_grids_giving_one_run_different_settings_is_an_error(tmp_path):
         "tasks: [metaworld/coffee-push]\noverrides: [schedule.online_steps=40]\n"
         "grids:\n  - tasks: [metaworld/coffee-push]\n    overrides: [schedule.online_steps=200]\n"
     )
-    with pytest.raises(CampaignSpecError, match=r"run metaworld-coffee-push-full-\w+-s0 .*"
-                       r"schedule.online_steps: 40 vs 200.*campaign spec of its own"):
+    with pytest.raises(
+        CampaignSpecError,
+        match=r"run metaworld-coffee-push-full-\w+-s0 .*"
+        r"schedule.online_steps: 40 vs 200.*campaign spec of its own",
+    ):
         expand(load_spec(write(tmp_path, spec)), tmp_path / "camp")

@@ -24,9 +24,17 @@ def make_run(root):
     learner = Learner(cfg, 4)
     staging = run.staging_dir(30)
     learner.save(staging / CHECKPOINT_FILE)
-    run.commit_checkpoint(staging, 30, {"offline_done": 30, "online_done": 0, "episodes": 0, "env_steps": 0,
-                                        "evals": [{"env_steps": 0, "episodes": 0, "learner_steps": 30,
-                                                   "success_rate": 0.0, "mean_return": 0.0}]})
+    run.commit_checkpoint(
+        staging,
+        30,
+        {
+            "offline_done": 30,
+            "online_done": 0,
+            "episodes": 0,
+            "env_steps": 0,
+            "evals": [{"env_steps": 0, "episodes": 0, "learner_steps": 30, "success_rate": 0.0, "mean_return": 0.0}],
+        },
+    )
     run.write_curves(run.read_schedule(run.latest_checkpoint())["evals"])
     store = TrajectoryStore.open(run.store_url(cfg), create=True)
     outcomes = [("offline", True)] * 3 + [("offline", False)] + [("online", False)] * 4 + [("online", True)]
@@ -48,7 +56,8 @@ def test_diagnosis_counts_the_stores_episodes_and_scores_reward_tracking(tmp_pat
     mean = np.mean(np.concatenate([e.reward[1:] for e in demos]))
     preds = [reward_prediction(learner.world_model.eval(), e)[0] for e in demos]
     expected = sum(np.mean((p[1:] - e.reward[1:]) ** 2) for p, e in zip(preds, demos, strict=True)) / sum(
-        np.mean((e.reward[1:] - mean) ** 2) for e in demos)
+        np.mean((e.reward[1:] - mean) ** 2) for e in demos
+    )
     assert math.isclose(d["demo_reward_mse_ratio"], expected, rel_tol=1e-4)
     assert d["online_max_true_reward"] == 1.0  # one online episode succeeded
     assert 0 <= d["open_loop_error_context"] <= 255 and d["open_loop_error_imagined"] > 0

@@ -62,8 +62,17 @@ def test_wilson_interval_matches_reference_values():
 def test_summary_counts_successes_and_object_completion():
     def stat(success, ret, length, completion):
         return EpisodeStats(
-            episode_id=None, episode_return=ret, success=success, length=length, policy_version=0,
-            policy_version_end=0, env_steps=length, seconds=1.0, worker="w", seed=0, source="eval",
+            episode_id=None,
+            episode_return=ret,
+            success=success,
+            length=length,
+            policy_version=0,
+            policy_version_end=0,
+            env_steps=length,
+            seconds=1.0,
+            worker="w",
+            seed=0,
+            source="eval",
             completion=completion,
         )
 

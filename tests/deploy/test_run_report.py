@@ -9,7 +9,7 @@ from deploy.report import plot_success_curve, rolling_mean
 def test_rolling_mean_matches_a_plain_loop():
     values = list(np.random.default_rng(0).random(23))
     for window in (1, 3, 10, 50):
-        expected = [np.mean(values[max(0, i + 1 - window): i + 1]) for i in range(len(values))]
+        expected = [np.mean(values[max(0, i + 1 - window) : i + 1]) for i in range(len(values))]
         np.testing.assert_allclose(rolling_mean(values, window), expected)
 
 

@@ -20,11 +20,23 @@ BOUND = 3
 
 
 def _train(address: str, root: Path) -> tuple[int, str, float]:
-    args = ["train", "size=tiny", "logging.progress=false", f"logging.root={root}",
-            f"workers.ray_address={address}", f"workers.connect_timeout_s={BOUND}"]
+    args = [
+        "train",
+        "size=tiny",
+        "logging.progress=false",
+        f"logging.root={root}",
+        f"workers.ray_address={address}",
+        f"workers.connect_timeout_s={BOUND}",
+    ]
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "deploy.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0"))
+    done = subprocess.run(
+        [sys.executable, "-m", "deploy.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0"),
+    )
     return done.returncode, done.stdout + done.stderr, time.monotonic() - started
 
 

@@ -22,11 +22,23 @@ from storage import TrajectoryStore
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 OVERRIDES = [
-    "size=tiny", "seed=0", "run_name=killed", "logging.progress=false", "logging.diagnostics_every=0",
-    "env.max_episode_steps=10", "workers.num_workers=2",
-    "schedule.offline_steps=20", "schedule.updates_per_episode=2", "schedule.online_steps=30",
-    "schedule.eval_every_episodes=0", "schedule.checkpoint_every=4", "schedule.demo_episodes=2",
-    "algo.batch_size=4", "algo.seq_len=8", "algo.agent_batch=16", "algo.imag_horizon=3",
+    "size=tiny",
+    "seed=0",
+    "run_name=killed",
+    "logging.progress=false",
+    "logging.diagnostics_every=0",
+    "env.max_episode_steps=10",
+    "workers.num_workers=2",
+    "schedule.offline_steps=20",
+    "schedule.updates_per_episode=2",
+    "schedule.online_steps=30",
+    "schedule.eval_every_episodes=0",
+    "schedule.checkpoint_every=4",
+    "schedule.demo_episodes=2",
+    "algo.batch_size=4",
+    "algo.seq_len=8",
+    "algo.agent_batch=16",
+    "algo.imag_horizon=3",
 ]
 
 
@@ -34,8 +46,14 @@ def moto(args, root, log_name):
     # Ray's unix sockets live under its temp dir and must stay short: not under pytest's tmp_path
     env = dict(os.environ, MOTO_RAY_TMP=tempfile.mkdtemp(prefix="ray", dir="/tmp"))
     log = open(root / log_name, "wb")  # noqa: SIM115 (the child writes it; read on failure)
-    return subprocess.Popen([sys.executable, "-m", "deploy.cli", *args], cwd=Path(__file__).parents[2], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "deploy.cli", *args],
+        cwd=Path(__file__).parents[2],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def latest_schedule(run: Path) -> dict | None:

@@ -18,8 +18,15 @@ def tiny_config(*overrides: str) -> MotoConfig:
     """``size=tiny`` made even smaller for fast unit tests (overrides win). fp32: these tests check the
     method's maths against references; the bf16 path is compared with it in test_perf_switches.py."""
     return load_config(
-        ["size=tiny", "algo.batch_size=2", "algo.seq_len=6", "algo.imag_horizon=3", "algo.agent_batch=0",
-         "perf.amp_bf16=false", *overrides]
+        [
+            "size=tiny",
+            "algo.batch_size=2",
+            "algo.seq_len=6",
+            "algo.imag_horizon=3",
+            "algo.agent_batch=0",
+            "perf.amp_bf16=false",
+            *overrides,
+        ]
     )
 
 

@@ -24,8 +24,13 @@ def _rollout(cfg, alpha=None, seed=0):
     start = RSSMState(post.deter.reshape(b * t, -1), post.stoch.reshape(b * t, -1))
     torch.manual_seed(seed)
     with frozen(learner.world_model):
-        traj = imagine(learner.world_model, learner.agent.actor, start, cfg.algo.imag_horizon,
-                       cfg.algo.uncertainty_weight if alpha is None else alpha)
+        traj = imagine(
+            learner.world_model,
+            learner.agent.actor,
+            start,
+            cfg.algo.imag_horizon,
+            cfg.algo.uncertainty_weight if alpha is None else alpha,
+        )
     return learner, traj, RealTransitions(post.feat, batch, torch.arange(b * t))
 
 

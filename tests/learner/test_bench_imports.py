@@ -30,8 +30,12 @@ def test_learner_bench_and_cuda_test_fixtures_import_without_ray_zarr_or_simulat
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the script runs the checks instead")
 def test_gpu_check_says_what_is_missing_without_cuda(tmp_path):
     proc = subprocess.run(  # OUT_DIR relative to the caller's folder, not the repository's
-        ["bash", str(ROOT / "deploy" / "gpu_check.sh"), "out"], cwd=tmp_path,
-        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable},
+        ["bash", str(ROOT / "deploy" / "gpu_check.sh"), "out"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable},
     )
     assert proc.returncode == 2
     assert "sees no CUDA device" in proc.stderr and "CUDA build of PyTorch" in proc.stderr

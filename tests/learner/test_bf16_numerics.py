@@ -28,7 +28,9 @@ def _ref_v_hat(reward: torch.Tensor, value0: torch.Tensor, gamma: float, lam: fl
 
     rows = []
     for t in range(h):
-        lam_ret = sum((1 - lam) * lam ** (k - 1) * v_k(t, k) for k in range(1, h - t)) + lam ** (h - t - 1) * v_k(t, h - t)
+        lam_ret = sum((1 - lam) * lam ** (k - 1) * v_k(t, k) for k in range(1, h - t)) + lam ** (h - t - 1) * v_k(
+            t, h - t
+        )
         rows.append(lam * lam_ret + (1 - lam) * value0[t])
     return torch.stack(rows)
 

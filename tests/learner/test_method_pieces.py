@@ -89,7 +89,6 @@ def test_imagined_transitions_use_one_random_member_per_sample(monkeypatch):
     assert (np.abs(counts[:m] - expected) < 0.3 * expected).all() and counts[m:].sum() == 0, counts
 
 
-
 def test_open_loop_strip_model_panel_predicts_from_context_and_actions_only():
     learner = Learner(tiny_config(), ACTION_DIM)
     wm, ep, context = learner.world_model, random_episode(16), 4

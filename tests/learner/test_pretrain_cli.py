@@ -13,8 +13,17 @@ from storage import TrajectoryStore
 from storage.synthetic import episode
 
 MOTO = Path(sys.executable).with_name("moto")  # the installed command, wherever the CLI code lives
-TINY = ["size=tiny", "algo.batch_size=2", "algo.seq_len=6", "algo.imag_horizon=3", "algo.agent_batch=0",
-        "logging.progress=false", "logging.log_every=1", "logging.diagnostics_every=0", "device=cpu"]
+TINY = [
+    "size=tiny",
+    "algo.batch_size=2",
+    "algo.seq_len=6",
+    "algo.imag_horizon=3",
+    "algo.agent_batch=0",
+    "logging.progress=false",
+    "logging.log_every=1",
+    "logging.diagnostics_every=0",
+    "device=cpu",
+]
 
 
 def test_pretrain_command_trains_and_writes_a_loadable_checkpoint(tmp_path):

@@ -89,9 +89,20 @@ def pretrained(request, tmp_path_factory):
     """(train demos, held-out demos, figures before, the learner after STEPS pre-training steps), in fp32
     and under bf16 autocast (forced: software bf16 where the CPU has no bf16 instructions)."""
     tmp = tmp_path_factory.mktemp("pretrain")
-    cfg = load_config(["size=tiny", f"task={TASK}", f"seed={SEED}", "algo.batch_size=6", "algo.seq_len=12",
-                       "algo.agent_batch=16", "algo.imag_horizon=2", "algo.model_lr=1e-3", "algo.actor_lr=1e-3",
-                       f"perf.amp_bf16={request.param == 'bf16'}"])
+    cfg = load_config(
+        [
+            "size=tiny",
+            f"task={TASK}",
+            f"seed={SEED}",
+            "algo.batch_size=6",
+            "algo.seq_len=12",
+            "algo.agent_batch=16",
+            "algo.imag_horizon=2",
+            "algo.model_lr=1e-3",
+            "algo.actor_lr=1e-3",
+            f"perf.amp_bf16={request.param == 'bf16'}",
+        ]
+    )
     demos = TrajectoryStore.open(str(tmp / "demos"), create=True)
     stats = collect_demos(cfg.env, TASK, 10, demos.url, seed=100_000)
     assert all(s.success for s in stats)
@@ -124,8 +135,9 @@ def test_pretraining_on_demos_predicts_held_out_rewards_better_than_their_mean(p
     )
     # and it reads them off the frames, not only off the action history in its state: shown the held-out
     # demos' frames in reverse order (same actions, same sampling noise), it predicts other rewards
-    moved = np.mean([np.abs(predicted_rewards(learner, reverse_frames(e)) - predicted_rewards(learner, e)).mean()
-                     for e in held])
+    moved = np.mean(
+        [np.abs(predicted_rewards(learner, reverse_frames(e)) - predicted_rewards(learner, e)).mean() for e in held]
+    )
     assert moved > FRAMES_MOVE_REWARD, f"mean |change| of the predicted rewards with the frames reversed: {moved:.4f}"
 
 
@@ -134,8 +146,7 @@ def test_pretraining_raises_the_policys_likelihood_of_held_out_expert_actions(pr
     after = expert_log_likelihood(learner, held)
     other_state = expert_log_likelihood(learner, held, other_state=True)
     figures = (
-        f"{after:.3f} pre-trained, {other_state:.3f} given another step's state, "
-        f"{before['log_likelihood']:.3f} initial"
+        f"{after:.3f} pre-trained, {other_state:.3f} given another step's state, {before['log_likelihood']:.3f} initial"
     )
     assert after - other_state > BC_MARGIN_OVER_OTHER_STATE, figures
     assert after - before["log_likelihood"] > BC_MARGIN_OVER_INITIAL, figures

@@ -247,8 +247,14 @@ def test_tiny_train_with_its_store_on_the_server(object_store, tmp_path):
     ]
     # os.environ holds the server's settings: the driver, its local Ray and the actors inherit them
     env = dict(os.environ, MOTO_RAY_TMP=tempfile.mkdtemp(prefix="ray", dir="/tmp"))
-    done = subprocess.run([sys.executable, "-m", "deploy.cli", "train", *overrides], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=540)
+    done = subprocess.run(
+        [sys.executable, "-m", "deploy.cli", "train", *overrides],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     assert url in done.stdout  # the summary names the store
     store = TrajectoryStore.open(url)
