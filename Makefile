@@ -42,7 +42,7 @@ $(STAMP): pyproject.toml requirements.txt
 # checks each .pyc against its source's mtime, so an edit later only costs that module's compile.
 # compileall's exit status is 1 because a few test files in the wheels are newer Python (pip skips those
 # too): the list is kept in .venv/compileall.log.
-PACKAGES := common storage learner actors deploy
+PACKAGES := moto_rl common storage learner actors deploy
 
 $(COMPILED): $(STAMP)
 	@echo "byte-compiling .venv and the project on every core"

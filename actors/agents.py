@@ -29,7 +29,7 @@ def _to_numpy(x: Any) -> np.ndarray:
 
 
 class LearnedAgent:
-    """A CPU ``common.policy.Policy`` with its recurrent state, plus optional Gaussian exploration."""
+    """A CPU ``moto_rl.common.policy.Policy`` with its recurrent state, plus optional Gaussian exploration."""
 
     def __init__(self, policy: Any, n_envs: int, exploration_std: float = 0.0, rng: np.random.Generator | None = None):
         self.policy = policy

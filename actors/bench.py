@@ -19,9 +19,9 @@ import time
 
 import ray
 
-from actors.threads import thread_env
-from actors.worker import make_rollout_workers
-from common.config_loading import load_config
+from moto_rl.actors.threads import thread_env
+from moto_rl.actors.worker import make_rollout_workers
+from moto_rl.common.config_loading import load_config
 
 TASK = "metaworld/drawer-open"
 # Envs per worker: one batched policy call serves them all, which is what keeps inference under

@@ -1,6 +1,6 @@
 """``moto collect-demos``: record scripted-expert episodes (MetaWorld, Franka Kitchen) into a store (the offline data).
 
-``collect_demos`` records a given number of episodes; ``deploy.demos.ensure_demos`` (the driver, the
+``collect_demos`` records a given number of episodes; ``moto_rl.deploy.run.demos.ensure_demos`` (the driver, the
 dataset builders) calls it for the ones a demos store is missing. The CLI handler wraps it with a
 progress bar and a summary. Episodes are stored with ``source="offline"`` and
 ``policy_version=-1``; seeds follow (seed, worker index, episode counter), so a rerun reproduces them.
@@ -12,10 +12,10 @@ import argparse
 import copy
 from collections.abc import Callable
 
-from common.config import EnvConfig, MotoConfig
-from common.episode import EpisodeStats
-from common.errors import UserError
-from common.tasks import UnknownTaskError, task_spec
+from moto_rl.common.config import EnvConfig, MotoConfig
+from moto_rl.common.episode import EpisodeStats
+from moto_rl.common.errors import UserError
+from moto_rl.common.tasks import UnknownTaskError, task_spec
 
 Progress = Callable[[EpisodeStats], None]  # called with each finished episode's stats
 
@@ -59,7 +59,7 @@ def collect_demos(
 
 
 def _collect_here(cfg: MotoConfig, n_episodes: int, store_url: str, progress: Progress | None) -> list[EpisodeStats]:
-    from actors.worker import RolloutWorkerCore
+    from moto_rl.actors.worker import RolloutWorkerCore
 
     core = RolloutWorkerCore(cfg, store_url, 0, scripted=True)
     try:
@@ -79,7 +79,7 @@ def _collect_ray(
 ) -> list[EpisodeStats]:
     import ray
 
-    from actors.worker import make_rollout_workers
+    from moto_rl.actors.worker import make_rollout_workers
 
     started_ray = not ray.is_initialized()
     if started_ray:
@@ -118,7 +118,7 @@ def summarize(stats: list[EpisodeStats]) -> dict:
 def main(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from common.config_loading import load_config
+    from moto_rl.common.config_loading import load_config
 
     _check_task(args.task)
     cfg = load_config([f"task={args.task}"])  # the task preset sets episode length and action repeat

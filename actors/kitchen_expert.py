@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 import mujoco
 import numpy as np
 
-from common.envs.kitchen import goal_distance, goal_reached, split_state
-from common.envs.robotics import BONUS_THRESH, franka_env
+from moto_rl.common.envs.kitchen import goal_distance, goal_reached, split_state
+from moto_rl.common.envs.robotics import BONUS_THRESH, franka_env
 
 MODEL_XML = os.path.join(
     os.path.dirname(franka_env.__file__), "../assets/kitchen_franka/kitchen_assets/kitchen_env_model.xml"

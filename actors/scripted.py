@@ -14,15 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from common.errors import UserError
-from common.tasks import task_spec
+from moto_rl.common.errors import UserError
+from moto_rl.common.tasks import task_spec
 
 
 def make_expert(task_id: str) -> Any:
     """A fresh scripted policy for ``task_id``: MetaWorld's own, or our Franka Kitchen demonstrator."""
     spec = task_spec(task_id)
     if spec.suite == "kitchen":
-        from actors.kitchen_expert import ALL_OBJECTS, KitchenExpert
+        from moto_rl.actors.kitchen_expert import ALL_OBJECTS, KitchenExpert
 
         # The task's objects in order, then the others: leftover time still shows useful behaviour.
         return KitchenExpert([*spec.objects, *(o for o in ALL_OBJECTS if o not in spec.objects)])

@@ -27,8 +27,8 @@ from typing import Any, Protocol
 
 import ray
 
-from common.config import WorkersConfig
-from common.restartable import call_restartable
+from moto_rl.common.config import WorkersConfig
+from moto_rl.common.restartable import call_restartable
 
 Weights = dict  # dict[str, torch.Tensor], as returned by the learner's ``policy_weights()``
 

@@ -26,13 +26,13 @@ from typing import Any
 import numpy as np
 import ray
 
-from actors.agents import Agent, LearnedAgent
-from actors.threads import limit_threads, thread_env
-from actors.weights import BoardWeightSource, Weights, WeightSource
-from common.config import MotoConfig, WorkersConfig
-from common.episode import EpisodeBuilder, EpisodeMeta, EpisodeStats
-from common.restartable import call_restartable
-from common.tasks import task_spec
+from moto_rl.actors.agents import Agent, LearnedAgent
+from moto_rl.actors.threads import limit_threads, thread_env
+from moto_rl.actors.weights import BoardWeightSource, Weights, WeightSource
+from moto_rl.common.config import MotoConfig, WorkersConfig
+from moto_rl.common.episode import EpisodeBuilder, EpisodeMeta, EpisodeStats
+from moto_rl.common.restartable import call_restartable
+from moto_rl.common.tasks import task_spec
 
 EnvFactory = Callable[[Any, int], Any]  # (EnvConfig, seed) -> env
 
@@ -55,13 +55,13 @@ class _Round:
 
 
 def _default_env_factory(env_cfg: Any, seed: int) -> Any:
-    from common.envs import make_env
+    from moto_rl.common.envs import make_env
 
     return make_env(env_cfg, seed)
 
 
 def _default_policy_factory(cfg: MotoConfig, action_dim: int) -> Any:
-    from common.policy import Policy
+    from moto_rl.common.policy import Policy
 
     return Policy(cfg.model, action_dim)
 
@@ -99,7 +99,7 @@ class RolloutWorkerCore:
         self.action_dim = int(self.envs[0].action_space.shape[0])
         self.agent: Agent
         if scripted:
-            from actors.scripted import ScriptedAgent
+            from moto_rl.actors.scripted import ScriptedAgent
 
             self.agent = ScriptedAgent(cfg.env.task, n)
         else:
@@ -125,7 +125,7 @@ class RolloutWorkerCore:
         if self._store is None:
             if not self._store_url:
                 raise ValueError(f"{self.name} has no store URL; pass store=False to run() or give one")
-            from storage import TrajectoryStore
+            from moto_rl.storage import TrajectoryStore
 
             self._store = TrajectoryStore.open(self._store_url, create=True)
         return self._store
@@ -393,6 +393,6 @@ def wait_until_ready(
     After a crash Ray restarts the actor, but calls made during the restart fail (``ActorUnavailableError``,
     or ``ActorDiedError`` from the dying process); the driver calls this before resubmitting work to that
     worker. Gives up after ``timeout_s`` (``workers.restart_timeout_s``), or at once when the worker is
-    dead for good, with ``common.restartable.ActorGone`` naming ``what`` and ``fix``.
+    dead for good, with ``moto_rl.common.restartable.ActorGone`` naming ``what`` and ``fix``.
     """
     return call_restartable(worker, lambda: worker.info.remote(), what, timeout_s, fix, first_error)

@@ -1,6 +1,6 @@
 """The batch of real trajectory windows the sampler hands the learner.
 
-Same time alignment as ``common.episode``: at index t the action that led to image[t] and the
+Same time alignment as ``moto_rl.common.episode``: at index t the action that led to image[t] and the
 reward received on reaching it. Windows never cross episode boundaries.
 """
 

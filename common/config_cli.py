@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from common.config_loading import load_config, to_yaml
+from moto_rl.common.config_loading import load_config, to_yaml
 
 
 def main(args: argparse.Namespace) -> int:

@@ -18,16 +18,16 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-from common.config import MotoConfig
-from common.errors import UserError
-from common.tasks import UnknownTaskError, task_spec
+from moto_rl.common.config import MotoConfig
+from moto_rl.common.errors import UserError
+from moto_rl.common.tasks import UnknownTaskError, task_spec
 
 
 def _config_dir() -> Path:
-    """The presets: the ``moto_configs`` package of an installed wheel (the repository's ``configs/``,
+    """The presets: the ``moto_rl.configs`` package of an installed wheel (the repository's ``configs/``,
     mapped by pyproject.toml), or ``configs/`` beside the packages in a source tree that is not installed."""
     try:
-        return Path(str(importlib.resources.files("moto_configs")))
+        return Path(str(importlib.resources.files("moto_rl.configs")))
     except ModuleNotFoundError:
         return Path(__file__).resolve().parents[1] / "configs"
 

@@ -6,7 +6,7 @@ an episode of T agent steps has T+1 rows in every array.
 
 Three kinds of success, three names: ``Episode.step_success`` is the env's per-step flag (T+1,);
 ``EpisodeMeta.success`` / ``EpisodeStats.success`` is the episode's flag (reached at some step: the
-BC filter criterion); ``common.batch.Batch.bc_filter`` is the learner's per-step mask f built from it.
+BC filter criterion); ``moto_rl.common.batch.Batch.bc_filter`` is the learner's per-step mask f built from it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Networks shared by the rollout actors and the learner: encoder, RSSM (with the prior ensemble), actor.
+"""Networks shared by the rollout workers and the learner: encoder, RSSM (with the prior ensemble), actor.
 
 Symbols follow the paper (MOTO, CoRL 2023; docs/training.md): h_t deterministic GRU state, z_t the
 stochastic state (``stoch`` categoricals x ``classes`` classes, one-hot, flattened), s_t = [h_t, z_t].
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.config import ModelConfig
+from moto_rl.common.config import ModelConfig
 
 
 def preprocess_images(image: torch.Tensor) -> torch.Tensor:
@@ -298,7 +298,7 @@ class PolicyNet(nn.Module):
     The learner builds one and its ``WorldModel`` (encoder, RSSM) and ``ActorCritic`` (actor) hold
     references to these very submodules, so a gradient step changes what acting uses. Its
     ``state_dict()`` is THE policy weight format: ``Learner.policy_weights()`` returns it (CPU tensors)
-    and ``common.policy.Policy.load_weights`` loads it with a strict ``load_state_dict``; keys are
+    and ``moto_rl.common.policy.Policy.load_weights`` loads it with a strict ``load_state_dict``; keys are
     ``encoder.*``, ``rssm.*`` and ``actor.*`` (docs/architecture.md, "One weight update").
     """
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from common.config import ModelConfig
-from common.networks import PolicyNet, RSSMState, preprocess_images
+from moto_rl.common.config import ModelConfig
+from moto_rl.common.networks import PolicyNet, RSSMState, preprocess_images
 
 
 @dataclass

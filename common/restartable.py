@@ -21,7 +21,7 @@ from typing import Any
 import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
-from common.errors import UserError, first_line
+from moto_rl.common.errors import UserError, first_line
 
 SETTING = "workers.restart_timeout_s"
 POLL_SECONDS = 0.2  # between calls while the actor restarts (a failed call may return at once)

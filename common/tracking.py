@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from common.config import MotoConfig
-from common.errors import UserError
-from common.video import encode_gif, gif_summary
+from moto_rl.common.config import MotoConfig
+from moto_rl.common.errors import UserError
+from moto_rl.common.video import encode_gif, gif_summary
 
 IDS_FILE = "tracking.json"
 
@@ -201,7 +201,7 @@ class Tracker:
     """Every backend of ``cfg.logging.backends``; TensorBoard events go to ``tb_dir``."""
 
     def __init__(self, cfg: MotoConfig, run_dir: str | Path, tb_dir: str | Path | None = None):
-        from common.config_loading import to_yaml
+        from moto_rl.common.config_loading import to_yaml
 
         self.run_dir = Path(run_dir)
         ids_path = self.run_dir / IDS_FILE

@@ -47,7 +47,7 @@ def gif_summary(tag: str, gif: bytes, height: int, width: int):
 
 def add_gif(writer, tag: str, frames: np.ndarray, step: int, fps: float = 10.0, scale: int = 1) -> bytes:
     """Log (T, H, W, 3) uint8 ``frames`` as an animated GIF to a torch ``SummaryWriter`` (or a
-    ``common.tracking.Tracker``, which logs it to each of its backends); returns the bytes."""
+    ``moto_rl.common.tracking.Tracker``, which logs it to each of its backends); returns the bytes."""
     if hasattr(writer, "add_gif"):
         return writer.add_gif(tag, frames, step, fps=fps, scale=scale)
     data = encode_gif(frames, fps, scale)

@@ -19,13 +19,13 @@ BENCHES = ("env", "storage", "learner", "actors")
 
 def _bench_function(name: str) -> Callable[[argparse.Namespace], dict]:
     if name == "env":
-        from common.envs.bench import run
+        from moto_rl.common.envs.bench import run
     elif name == "storage":
-        from storage.bench import run
+        from moto_rl.storage.bench import run
     elif name == "learner":
-        from learner.bench import run
+        from moto_rl.learner.bench import run
     elif name == "actors":
-        from actors.bench import run
+        from moto_rl.actors.bench import run
     else:
         raise ValueError(f"unknown benchmark {name!r}; one of {', '.join(BENCHES)}")
     return run

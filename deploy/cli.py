@@ -11,26 +11,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-DISTRIBUTION = "moto-rl"  # pyproject.toml's [project] name (the console script is `moto`)
-
 
 def version() -> str:
     """The installed distribution's version; from a checkout's pyproject.toml when moto-rl is not installed."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed_version
+    from moto_rl import __version__
 
-    try:
-        return installed_version(DISTRIBUTION)
-    except PackageNotFoundError:
-        pass
-    import tomllib
-    from pathlib import Path
-
-    try:
-        with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as f:
-            return tomllib.load(f)["project"]["version"]
-    except (OSError, KeyError, tomllib.TOMLDecodeError):
-        return "unknown"
+    return __version__
 
 
 OVERRIDES_HELP = "config overrides: profile=, size=, task=, ablation=, or any key=value (e.g. algo.bc_weight=0)"
@@ -38,109 +24,109 @@ OVERRIDES_HELP = "config overrides: profile=, size=, task=, ablation=, or any ke
 
 # handlers: each imports the module that owns the command only when that command runs
 def _collect_demos(args: argparse.Namespace) -> int:
-    from actors.collect import main
+    from moto_rl.actors.collect import main
 
     return int(main(args) or 0)
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from deploy.bench import main
+    from moto_rl.deploy.bench import main
 
     return int(main(args) or 0)
 
 
 def _config(args: argparse.Namespace) -> int:
-    from common.config_cli import main
+    from moto_rl.common.config_cli import main
 
     return int(main(args) or 0)
 
 
 def _envs_list(args: argparse.Namespace) -> int:
-    from common.envs.cli import list_tasks
+    from moto_rl.common.envs.cli import list_tasks
 
     return int(list_tasks(args) or 0)
 
 
 def _envs_show(args: argparse.Namespace) -> int:
-    from common.envs.cli import show
+    from moto_rl.common.envs.cli import show
 
     return int(show(args) or 0)
 
 
 def _campaign(args: argparse.Namespace) -> int:
-    from deploy.campaign import main
+    from moto_rl.deploy.campaign.runner import main
 
     return int(main(args) or 0)
 
 
 def _diagnose(args: argparse.Namespace) -> int:
-    from deploy.diagnose import main
+    from moto_rl.deploy.run.diagnose import main
 
     return int(main(args) or 0)
 
 
 def _report(args: argparse.Namespace) -> int:
-    from deploy.campaign_report import main
+    from moto_rl.deploy.campaign.report import main
 
     return int(main(args) or 0)
 
 
 def _scale(args: argparse.Namespace) -> int:
-    from deploy.scale import main
+    from moto_rl.deploy.run.scale import main
 
     return int(main(args) or 0)
 
 
 def _train(args: argparse.Namespace) -> int:
-    from deploy.train import main
+    from moto_rl.deploy.run.train import main
 
     return int(main(args) or 0)
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from deploy.eval import main
+    from moto_rl.deploy.run.eval import main
 
     return int(main(args) or 0)
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from learner.pretrain import main
+    from moto_rl.learner.pretrain import main
 
     return int(main(args) or 0)
 
 
 def _store_fsck(args: argparse.Namespace) -> int:
-    from storage.cli import fsck
+    from moto_rl.storage.cli import fsck
 
     return int(fsck(args) or 0)
 
 
 def _store_info(args: argparse.Namespace) -> int:
-    from storage.cli import info
+    from moto_rl.storage.cli import info
 
     return int(info(args) or 0)
 
 
 def _store_verify(args: argparse.Namespace) -> int:
-    from storage.cli import verify
+    from moto_rl.storage.cli import verify
 
     return int(verify(args) or 0)
 
 
 def _datasets_build(args: argparse.Namespace) -> int:
-    from deploy.datasets.cli import build
+    from moto_rl.deploy.dataset_builders.cli import build
 
     return int(build(args) or 0)
 
 
 def _export(args: argparse.Namespace) -> int:
-    from storage.datasets.cli import export
+    from moto_rl.storage.datasets.cli import export
 
     return int(export(args) or 0)
 
 
 def _import(args: argparse.Namespace) -> int:
-    from storage.datasets.cli import import_
+    from moto_rl.storage.datasets.cli import import_
 
     return int(import_(args) or 0)
 
@@ -337,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from common.errors import UserError
+    from moto_rl.common.errors import UserError
 
     try:
         return args.func(args)

@@ -33,7 +33,7 @@ nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
 "$py" -m pytest -q -p no:cacheprovider tests/learner/test_cuda_learner.py 2>&1 | tee "$out/cuda_tests.log"
 tests_rc=${PIPESTATUS[0]}
 
-"$py" -m deploy.cli bench learner --size paper --switches --device cuda --json "$@" 2>&1 \
+"$py" -m moto_rl.deploy.cli bench learner --size paper --switches --device cuda --json "$@" 2>&1 \
     | tee "$out/bench_learner_paper_cuda.log"
 bench_rc=${PIPESTATUS[0]}
 # the bench prints its result as one JSON line, last; a failed bench leaves only its log

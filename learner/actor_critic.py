@@ -25,12 +25,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from common.batch import Batch
-from common.config import AlgoConfig, ModelConfig
-from common.networks import PolicyNet
-from learner.critics import CriticEnsemble
-from learner.imagination import Trajectory
-from learner.returns import lambda_return, v_hat
+from moto_rl.common.batch import Batch
+from moto_rl.common.config import AlgoConfig, ModelConfig
+from moto_rl.common.networks import PolicyNet
+from moto_rl.learner.critics import CriticEnsemble
+from moto_rl.learner.imagination import Trajectory
+from moto_rl.learner.returns import lambda_return, v_hat
 
 
 @dataclass

@@ -13,11 +13,11 @@ import time
 
 import torch
 
-from common.batch import Batch
-from common.config import MotoConfig
-from common.config_loading import load_config
-from learner.learner import LEARNER_SPEED, Learner, resolve_device
-from learner.precision import use_bf16
+from moto_rl.common.batch import Batch
+from moto_rl.common.config import MotoConfig
+from moto_rl.common.config_loading import load_config
+from moto_rl.learner.learner import LEARNER_SPEED, Learner, resolve_device
+from moto_rl.learner.precision import use_bf16
 
 ACTION_DIM = 4
 
@@ -46,7 +46,7 @@ class _Timer:
     """Times one Learner's train step split into model update, imagination and the rest."""
 
     def __init__(self, cfg: MotoConfig, device: str):
-        from learner import imagination
+        from moto_rl.learner import imagination
 
         self.learner = Learner(cfg, ACTION_DIM, device=device)
         self.batch = synthetic_batch(cfg).to(self.learner.device)

@@ -4,7 +4,7 @@ MOTO's twin critics (and their target copies) see the same input; evaluating the
 doubles every small op of the behaviour update. Here the members' weights are stacked on a leading
 axis (as ``PriorEnsemble`` stacks the priors): the first layer is one matmul over the shared input
 with the members' weights side by side, the later layers one batched matmul each. Each member is
-exactly ``common.networks.mlp(in_dim, 1, hidden, layers, norm)`` with its own weights and
+exactly ``moto_rl.common.networks.mlp(in_dim, 1, hidden, layers, norm)`` with its own weights and
 nn.Linear's initialisation (tests compare against that, member by member).
 """
 
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from learner.onehot_linear import onehot_feat_linear
+from moto_rl.learner.onehot_linear import onehot_feat_linear
 
 
 class CriticEnsemble(nn.Module):
@@ -98,7 +98,7 @@ class CriticEnsemble(nn.Module):
 
     def member_mlp(self, i: int) -> nn.Sequential:
         """Member ``i`` as a plain ``mlp`` (a copy of its weights), the reference the tests compare against."""
-        from common.networks import mlp
+        from moto_rl.common.networks import mlp
 
         layers = len(self.weights) - 1
         net = mlp(self.weights[0].shape[1], 1, self.hidden, layers, self.norm, fp32_out=True)

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.episode import Episode
-from common.networks import RSSMState, sample_onehot
-from common.video import add_gif, save_gif
-from learner.imagination import pick_member, uncertainty_penalty
-from learner.world_model import WorldModel
+from moto_rl.common.episode import Episode
+from moto_rl.common.networks import RSSMState, sample_onehot
+from moto_rl.common.video import add_gif, save_gif
+from moto_rl.learner.imagination import pick_member, uncertainty_penalty
+from moto_rl.learner.world_model import WorldModel
 
 
 def log_scalars(writer, metrics: dict[str, float], step: int) -> None:

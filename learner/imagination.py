@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import torch
 
-from common.networks import Actor, RSSMState, sample_onehot_and_index
-from learner.onehot_linear import lookup_weights, onehot_net, stoch_index
-from learner.world_model import WorldModel
+from moto_rl.common.networks import Actor, RSSMState, sample_onehot_and_index
+from moto_rl.learner.onehot_linear import lookup_weights, onehot_net, stoch_index
+from moto_rl.learner.world_model import WorldModel
 
 
 class _MemberStd(torch.autograd.Function):

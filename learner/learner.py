@@ -19,15 +19,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.batch import Batch
-from common.config import MotoConfig
-from common.errors import UserError
-from common.networks import PolicyNet, RSSMState
-from learner.actor_critic import ActorCritic, RealTransitions
-from learner.allocator import keep_freed_memory
-from learner.imagination import imagine, imagine_step
-from learner.precision import precision_label, use_bf16
-from learner.world_model import WorldModel
+from moto_rl.common.batch import Batch
+from moto_rl.common.config import MotoConfig
+from moto_rl.common.errors import UserError
+from moto_rl.common.networks import PolicyNet, RSSMState
+from moto_rl.learner.actor_critic import ActorCritic, RealTransitions
+from moto_rl.learner.allocator import keep_freed_memory
+from moto_rl.learner.imagination import imagine, imagine_step
+from moto_rl.learner.precision import precision_label, use_bf16
+from moto_rl.learner.world_model import WorldModel
 
 CHECKPOINT_FORMAT = 2  # 2: the critics and their targets are one batched module (learner/critics.py)
 LEARNER_SPEED = "learner_steps_per_s"  # gradient steps per second: the one name of learner speed (results, TB)
@@ -217,7 +217,7 @@ class Learner:
     # -- weights and checkpoints ---------------------------------------------------------------------
     def policy_weights(self) -> dict[str, torch.Tensor]:
         """``self.policy_net.state_dict()`` as contiguous CPU copies: keys ``encoder.*``, ``rssm.*``,
-        ``actor.*`` (the one weight format; ``common.policy.Policy.load_weights`` loads it as is)."""
+        ``actor.*`` (the one weight format; ``moto_rl.common.policy.Policy.load_weights`` loads it as is)."""
         # copies: the driver ships them through Ray while training keeps changing the originals;
         # contiguous: channels_last conv weights arrive in the default layout
         return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in self.policy_net.state_dict().items()}

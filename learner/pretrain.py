@@ -12,12 +12,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from common.config import MotoConfig
-from common.config_loading import load_config, save_config
-from common.errors import UserError
-from learner.learner import Learner
-from learner.service import CHECKPOINT_FILE, LearnerService
-from storage import TrajectoryStore
+from moto_rl.common.config import MotoConfig
+from moto_rl.common.config_loading import load_config, save_config
+from moto_rl.common.errors import UserError
+from moto_rl.learner.learner import Learner
+from moto_rl.learner.service import CHECKPOINT_FILE, LearnerService
+from moto_rl.storage import TrajectoryStore
 
 
 def _check_offline(service: LearnerService) -> None:
@@ -35,7 +35,7 @@ def _check_offline(service: LearnerService) -> None:
 def _open_service(cfg: MotoConfig, store_url: str, run_dir: Path) -> LearnerService:
     """The service once the store has opened and holds this task's offline episodes; a start that fails
     leaves no run directory behind."""
-    from common.tracking import Tracker
+    from moto_rl.common.tracking import Tracker
 
     fresh = not run_dir.exists()
     service = None

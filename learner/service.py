@@ -16,10 +16,10 @@ from pathlib import Path
 import ray
 import torch
 
-from common.config import MotoConfig
-from common.tasks import task_spec
-from learner.learner import LEARNER_SPEED, Learner
-from storage import Sampler, TrajectoryStore
+from moto_rl.common.config import MotoConfig
+from moto_rl.common.tasks import task_spec
+from moto_rl.learner.learner import LEARNER_SPEED, Learner
+from moto_rl.storage import Sampler, TrajectoryStore
 
 CHECKPOINT_FILE = "learner.pt"  # the one name of a learner checkpoint, in run and pretrain directories
 LEGACY_CHECKPOINT_FILE = "checkpoint.pt"  # what `moto pretrain` wrote before it shared this service
@@ -38,7 +38,7 @@ def checkpoint_file(directory: str | Path) -> Path:
 
 class LearnerService:
     def __init__(self, cfg: MotoConfig, store_url: str, run_dir: str, checkpoint: str | None = None, tracker=None):
-        """``tracker``: a ``common.tracking.Tracker`` for in-process use (``moto pretrain``: every logging
+        """``tracker``: a ``moto_rl.common.tracking.Tracker`` for in-process use (``moto pretrain``: every logging
         backend); the Ray actor writes TensorBoard only and the driver forwards its metrics to the others."""
         self.cfg = cfg
         self.learner = Learner(cfg, task_spec(cfg.env.task).action_dim, cfg.device)
@@ -105,7 +105,7 @@ class LearnerService:
 
     def diagnostics(self) -> dict[str, float]:
         """Open-loop video, reward prediction and epsilon_u on the offline (expert) episodes."""
-        from learner.diagnostics import log_diagnostics
+        from moto_rl.learner.diagnostics import log_diagnostics
 
         found = log_diagnostics(
             self.learner,
@@ -150,7 +150,7 @@ def learner_threads(cfg: MotoConfig, phase: str) -> int:
 
 def learner_actor(cfg: MotoConfig, use_gpu: bool, resources: dict[str, float] | None = None):
     """The Ray actor class for this run: one GPU when the cluster has one and the config allows it;
-    ``resources`` places it on a learner node (deploy/placement.py)."""
+    ``resources`` places it on a learner node (deploy/run/placement.py)."""
     return ray.remote(num_cpus=1, num_gpus=1 if use_gpu else 0, resources=resources or {}, max_restarts=0)(
         LearnerService
     )

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.batch import Batch
-from common.config import AlgoConfig, ModelConfig
-from common.networks import PolicyNet, RSSMState, mlp, preprocess_images
-from learner.onehot_linear import onehot_net
+from moto_rl.common.batch import Batch
+from moto_rl.common.config import AlgoConfig, ModelConfig
+from moto_rl.common.networks import PolicyNet, RSSMState, mlp, preprocess_images
+from moto_rl.learner.onehot_linear import onehot_net
 
 
 class Decoder(nn.Module):

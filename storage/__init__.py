@@ -3,15 +3,15 @@
 ``Sampler`` is imported lazily so that writers (rollout workers, spawned processes) need no torch.
 """
 
-from storage.errors import CorruptEpisode, StoreError
-from storage.store import TrajectoryStore
+from moto_rl.storage.errors import CorruptEpisode, StoreError
+from moto_rl.storage.store import TrajectoryStore
 
 __all__ = ["TrajectoryStore", "Sampler", "StoreError", "CorruptEpisode"]
 
 
 def __getattr__(name: str):
     if name == "Sampler":
-        from storage.sampler import Sampler
+        from moto_rl.storage.sampler import Sampler
 
         return Sampler
     raise AttributeError(f"module 'storage' has no attribute {name!r}")

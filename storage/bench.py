@@ -14,9 +14,9 @@ import time
 import numpy as np
 import torch
 
-from storage import synthetic
-from storage.sampler import Sampler
-from storage.store import TrajectoryStore
+from moto_rl.storage import synthetic
+from moto_rl.storage.sampler import Sampler
+from moto_rl.storage.store import TrajectoryStore
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +112,9 @@ def _numpy_gather(episodes: list):
 def _rendered_compression(url: str, quick: bool) -> tuple[float | None, str]:
     """Compression on real MetaWorld renders when the env package is available (random actions)."""
     try:
-        from common.config import EnvConfig
-        from common.envs import make_env
-        from common.episode import EpisodeBuilder, EpisodeMeta
+        from moto_rl.common.config import EnvConfig
+        from moto_rl.common.envs import make_env
+        from moto_rl.common.episode import EpisodeBuilder, EpisodeMeta
 
         cfg = EnvConfig()
         env = make_env(cfg, seed=0)

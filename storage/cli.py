@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from storage.store import TrajectoryStore
+from moto_rl.storage.store import TrajectoryStore
 
 
 def info(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.errors import UserError
+from moto_rl.common.errors import UserError
 
 
 class StoreError(UserError):

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from common.episode import Episode, EpisodeMeta
-from storage.errors import CorruptEpisode, StoreError
+from moto_rl.common.episode import Episode, EpisodeMeta
+from moto_rl.storage.errors import CorruptEpisode, StoreError
 
 FORMAT_VERSION = 2
 ATTR_KEY = "moto_store"

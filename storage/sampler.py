@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from common.batch import Batch
-from common.episode import Episode
-from storage.errors import CorruptEpisode, StoreError
-from storage.store import TrajectoryStore
-from storage.windows import WindowIndex
+from moto_rl.common.batch import Batch
+from moto_rl.common.episode import Episode
+from moto_rl.storage.errors import CorruptEpisode, StoreError
+from moto_rl.storage.store import TrajectoryStore
+from moto_rl.storage.windows import WindowIndex
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ import zarr.storage
 from fsspec.implementations.local import LocalFileSystem
 from zarr.errors import ContainsGroupError
 
-from common.episode import Episode, EpisodeMeta
-from storage import format as fmt
-from storage.errors import CorruptEpisode, StoreError
+from moto_rl.common.episode import Episode, EpisodeMeta
+from moto_rl.storage import format as fmt
+from moto_rl.storage.errors import CorruptEpisode, StoreError
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.episode import Episode, EpisodeMeta
+from moto_rl.common.episode import Episode, EpisodeMeta
 
 
 def frames(steps: int, size: int = 64, seed: int = 0) -> np.ndarray:

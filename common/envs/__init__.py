@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from common.envs.backend import set_gl_backend
-from common.tasks import task_spec
+from moto_rl.common.envs.backend import set_gl_backend
+from moto_rl.common.tasks import task_spec
 
 if TYPE_CHECKING:
-    from common.config import EnvConfig
-    from common.envs.base import PixelEnv
+    from moto_rl.common.config import EnvConfig
+    from moto_rl.common.envs.base import PixelEnv
 
 __all__ = ["make_env", "set_gl_backend"]
 
@@ -26,13 +26,13 @@ def make_env(cfg_env: EnvConfig, seed: int | None = 0) -> PixelEnv:
     """
     spec = task_spec(cfg_env.task)
     set_gl_backend(os.environ.get("MUJOCO_GL") or cfg_env.gl_backend)
-    from common.envs.rendering import release_pending
+    from moto_rl.common.envs.rendering import release_pending
 
     release_pending()  # free GL resources of envs collected since the last render
     if spec.suite == "metaworld":
-        from common.envs.metaworld import MetaWorldEnv
+        from moto_rl.common.envs.metaworld import MetaWorldEnv
 
         return MetaWorldEnv(cfg_env, spec, seed)
-    from common.envs.kitchen import KitchenEnv
+    from moto_rl.common.envs.kitchen import KitchenEnv
 
     return KitchenEnv(cfg_env, spec, seed)

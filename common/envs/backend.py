@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from common.errors import UserError
+from moto_rl.common.errors import UserError
 
 BACKENDS = ("egl", "osmesa", "glfw")
 
@@ -44,5 +44,5 @@ def set_gl_backend(backend: str) -> None:
         raise UserError(
             f"mujoco is already imported with GL backend '{active}', so '{backend}' cannot be used in this "
             f"process. Set MUJOCO_GL={backend} (and PYOPENGL_PLATFORM) in the environment, or call "
-            "common.envs.set_gl_backend() before anything imports mujoco, metaworld or gymnasium_robotics."
+            "moto_rl.common.envs.set_gl_backend() before anything imports mujoco, metaworld or gymnasium_robotics."
         )

@@ -8,9 +8,9 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from common.config import EnvConfig
-from common.envs.rendering import Camera, Renderer
-from common.tasks import TaskSpec
+from moto_rl.common.config import EnvConfig
+from moto_rl.common.envs.rendering import Camera, Renderer
+from moto_rl.common.tasks import TaskSpec
 
 
 class PixelEnv(gym.Env):

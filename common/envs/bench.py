@@ -13,9 +13,9 @@ import time
 
 import numpy as np
 
-from common.config import EnvConfig
-from common.envs import make_env
-from common.envs.cli import task_env_config
+from moto_rl.common.config import EnvConfig
+from moto_rl.common.envs import make_env
+from moto_rl.common.envs.cli import task_env_config
 
 METAWORLD_TASK = "metaworld/drawer-open"
 KITCHEN_TASK = "kitchen/mixed"

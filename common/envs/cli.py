@@ -6,14 +6,14 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from common.config import EnvConfig
-from common.errors import UserError
-from common.tasks import UnknownTaskError, all_task_ids, task_spec
+from moto_rl.common.config import EnvConfig
+from moto_rl.common.errors import UserError
+from moto_rl.common.tasks import UnknownTaskError, all_task_ids, task_spec
 
 
 def task_env_config(task_id: str) -> EnvConfig:
     """The env config a run of ``task_id`` gets from its task preset (episode length, action repeat)."""
-    from common.config_loading import load_config
+    from moto_rl.common.config_loading import load_config
 
     try:
         task_spec(task_id)
@@ -43,7 +43,7 @@ def show(args: argparse.Namespace) -> int:
     """Render the frame after ``args.steps`` random agent steps of ``args.task`` to ``args.out`` (PNG)."""
     from PIL import Image
 
-    from common.envs import make_env
+    from moto_rl.common.envs import make_env
 
     if args.steps < 0:
         raise UserError(f"--steps must be 0 or more; got {args.steps}.")

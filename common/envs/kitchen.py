@@ -13,17 +13,17 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from common.config import EnvConfig
-from common.envs.base import PixelEnv
-from common.envs.rendering import Camera, FreeCamera, ModelCamera
-from common.envs.robotics import (  # gymnasium-robotics without its unrelated Adroit notice
+from moto_rl.common.config import EnvConfig
+from moto_rl.common.envs.base import PixelEnv
+from moto_rl.common.envs.rendering import Camera, FreeCamera, ModelCamera
+from moto_rl.common.envs.robotics import (  # gymnasium-robotics without its unrelated Adroit notice
     BONUS_THRESH,
     DEFAULT_CAMERA_CONFIG,
     OBS_ELEMENT_GOALS,
     OBS_ELEMENT_INDICES,
     gymnasium_robotics,
 )
-from common.tasks import TaskSpec
+from moto_rl.common.tasks import TaskSpec
 
 gym.register_envs(gymnasium_robotics)
 
@@ -128,7 +128,7 @@ class KitchenEnv(PixelEnv):
         if qpos.shape != (self._model.nq,) or qvel.shape != (self._model.nv,):
             raise ValueError(
                 f"set_state needs qpos ({self._model.nq},) and qvel ({self._model.nv},); got {qpos.shape} and "
-                f"{qvel.shape}. From a 59-dim kitchen observation use common.envs.kitchen.split_state."
+                f"{qvel.shape}. From a 59-dim kitchen observation use moto_rl.common.envs.kitchen.split_state."
             )
         self._robot.set_state(qpos, qvel)  # also runs mj_forward
         # FrankaRobot turns velocity actions into position targets from the last observed arm pose;

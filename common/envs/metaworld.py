@@ -12,10 +12,10 @@ from typing import Any
 import metaworld
 import numpy as np
 
-from common.config import EnvConfig
-from common.envs.base import PixelEnv
-from common.envs.rendering import Camera, FreeCamera, ModelCamera
-from common.tasks import TaskSpec
+from moto_rl.common.config import EnvConfig
+from moto_rl.common.envs.base import PixelEnv
+from moto_rl.common.envs.rendering import Camera, FreeCamera, ModelCamera
+from moto_rl.common.tasks import TaskSpec
 
 # The camera and reset of the paper authors' public baseline code (docs/environments.md).
 PAPER_CAMERA = FreeCamera(distance=0.75, azimuth=15.0, elevation=-22.5, lookat=(-0.15, 0.65, 0.25))

@@ -27,11 +27,11 @@ import os
 import shutil
 from pathlib import Path
 
-from common.config_loading import load_config_file
-from deploy.campaign_results import OBJECTS_FILE
-from deploy.campaign_spec import runs_dir
-from deploy.run_dir import RunDirectory
-from storage import StoreError, TrajectoryStore
+from moto_rl.common.config_loading import load_config_file
+from moto_rl.deploy.campaign.results import OBJECTS_FILE
+from moto_rl.deploy.campaign.spec import runs_dir
+from moto_rl.deploy.run.run_dir import RunDirectory
+from moto_rl.storage import StoreError, TrajectoryStore
 
 SMALL_FILES = ("config.yaml", "curves.csv", "success_curve.png", "diagnosis.json")
 PROGRESS_FILE = "progress.json"
@@ -81,7 +81,7 @@ def _tb_scalars(tb_dir: Path) -> list[tuple[str, int, float]]:
 
 def demo_success(run: RunDirectory) -> dict:
     """Offline episodes in the run's store and how many succeeded: a task whose demos fail teaches nothing."""
-    from deploy.diagnose import episode_outcomes
+    from moto_rl.deploy.run.diagnose import episode_outcomes
 
     try:
         store = TrajectoryStore.open(run.store_url(load_config_file(run.config_path)), create=False)
@@ -110,7 +110,7 @@ def object_outcomes(metas: list, objects: tuple[str, ...]) -> dict:
 
 def kitchen_outcomes(run: RunDirectory) -> dict:
     """``object_outcomes`` of the run's store; {} off the kitchen or without a store."""
-    from common.tasks import task_spec
+    from moto_rl.common.tasks import task_spec
 
     cfg = load_config_file(run.config_path)
     objects = task_spec(cfg.env.task).objects

@@ -27,8 +27,8 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from common.errors import UserError  # noqa: E402
-from deploy.campaign_results import (  # noqa: E402
+from moto_rl.common.errors import UserError  # noqa: E402
+from moto_rl.deploy.campaign.results import (  # noqa: E402
     ABLATION_ORDER,
     PAPER,
     PAPER_METAWORLD_NOTE,
@@ -150,6 +150,30 @@ def _zero_marker(ax, x: float, y: float, color, horizontal: bool):
     return line
 
 
+def _final_success_legend(ax, rows: list[dict], methods: list[str], colors: dict) -> list:
+    """The legend of ``plot_final_success`` (methods, then the marks it draws) above the axes, and the title."""
+    handles = [Patch(facecolor=colors[m], alpha=0.8, label=m) for m in methods]
+    handles.append(Line2D([], [], color="black", marker="|", ms=8, lw=1, label="95% Wilson (episodes)"))
+    if any(r["seeds"] > 1 for r in rows):
+        handles.append(Line2D([], [], ls="", marker="o", ms=4, mfc="none", mec="black", label="seeds"))
+    if any(r["paper"] is not None for r in rows):
+        handles.append(Line2D([], [], ls="", marker="*", ms=11, color="gold", mec="black", label="paper"))
+    ax.legend(
+        handles=handles,
+        fontsize=8,
+        ncol=min(len(handles), 4),
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        frameon=False,
+    )
+    ax.set_title(
+        "final success per task: mean over seeds (successes / episodes of the final evaluations)",
+        fontsize=10,
+        pad=12 + 14 * math.ceil(len(handles) / 4),
+    )
+    return handles
+
+
 def plot_final_success(rows: list[dict], path: Path) -> dict:
     """One horizontal bar per (task, method), grouped by task, each labelled with its value and
     successes / episodes; black bars = 95% Wilson interval over the final evaluations' episodes (pooled
@@ -168,7 +192,6 @@ def plot_final_success(rows: list[dict], path: Path) -> dict:
         y += len(mine) + gap
     fig, ax = plt.subplots(figsize=(9.5, max(3.2, 1.4 + 0.24 * y)))
     zero_markers = {}
-    multi_seed = any(r["seeds"] > 1 for r in rows)
     for yy, r in placed:
         color = colors[r["method"]]
         ax.barh(yy, r["mean"], bar, color=color, alpha=0.8, edgecolor=color, lw=1)
@@ -194,25 +217,7 @@ def plot_final_success(rows: list[dict], path: Path) -> dict:
     ax.set_xlim(-2, 118)
     ax.set_xlabel("final success (%)")
     ax.grid(axis="x", alpha=0.3)
-    handles = [Patch(facecolor=colors[m], alpha=0.8, label=m) for m in methods]
-    handles.append(Line2D([], [], color="black", marker="|", ms=8, lw=1, label="95% Wilson (episodes)"))
-    if multi_seed:
-        handles.append(Line2D([], [], ls="", marker="o", ms=4, mfc="none", mec="black", label="seeds"))
-    if any(r["paper"] is not None for r in rows):
-        handles.append(Line2D([], [], ls="", marker="*", ms=11, color="gold", mec="black", label="paper"))
-    ax.legend(
-        handles=handles,
-        fontsize=8,
-        ncol=min(len(handles), 4),
-        loc="lower center",
-        bbox_to_anchor=(0.5, 1.0),
-        frameon=False,
-    )
-    ax.set_title(
-        "final success per task: mean over seeds (successes / episodes of the final evaluations)",
-        fontsize=10,
-        pad=12 + 14 * math.ceil(len(handles) / 4),
-    )
+    handles = _final_success_legend(ax, rows, methods, colors)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,6 +1,6 @@
 """The numbers of a campaign: each run's evaluation curve, grouped by task and method, with seeded
 bootstrap intervals over seeds, Wilson intervals over evaluation episodes and tie-aware rank
-correlations. Plots and tables (``campaign_report``) only draw what this returns.
+correlations. Plots and tables (``campaign.report``) only draw what this returns.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from common.config_loading import load_config_file
-from common.tasks import task_spec
-from deploy.campaign_spec import runs_dir
-from deploy.run_dir import RunDirectory
+from moto_rl.common.config_loading import load_config_file
+from moto_rl.common.tasks import task_spec
+from moto_rl.deploy.campaign.spec import runs_dir
+from moto_rl.deploy.run.run_dir import RunDirectory
 
 ABLATION_ORDER = ("full", "no-unc", "no-bc", "no-bc-no-unc", "dreamerv2")
 BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 0
-OBJECTS_FILE = "objects.json"  # kitchen: per-object outcomes of the run's stored episodes (campaign_export)
+OBJECTS_FILE = "objects.json"  # kitchen: per-object outcomes of the run's stored episodes (campaign.export)
 
 # Paper numbers (final success, %) where the paper gives one: Franka Kitchen from pixels.
 PAPER = {"kitchen/mixed": {"full": 100.0, "dreamerv2": 77.5}, "kitchen/partial": {"full": 90.5, "dreamerv2": 13.5}}
@@ -30,7 +30,7 @@ Z95 = 1.959963984540054  # standard normal quantile of 0.975
 
 
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """The 95% Wilson score interval of ``successes`` of ``n``, as ``deploy.eval.wilson_interval`` (not
+    """The 95% Wilson score interval of ``successes`` of ``n``, as ``moto_rl.deploy.run.eval.wilson_interval`` (not
     imported from there: that module loads torch). Sound at 0/N and N/N, unlike the normal interval."""
     if n <= 0:
         return 0.0, 1.0
@@ -68,7 +68,7 @@ class RunResult:
     config_final_episodes: int = 0
     objects: tuple[str, ...] = ()  # kitchen: the task's target objects
     success_objects: tuple[str, ...] = ()  # kitchen: the objects its success flag asks for (3 of 4 on partial)
-    outcomes: dict = field(default_factory=dict)  # objects.json (campaign_export), when the run has one
+    outcomes: dict = field(default_factory=dict)  # objects.json (campaign.export), when the run has one
 
     @property
     def final_success(self) -> float:

@@ -20,15 +20,15 @@ from pathlib import Path
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from common.config import MotoConfig
-from common.config_loading import load_config_file
-from common.errors import UserError
-from deploy.campaign_export import export_run, exported_run, is_exported
-from deploy.campaign_spec import CampaignSpec, GridPoint, expand, flat_config, load_spec
-from deploy.campaign_state import log_event, run_progress, status_table, write_heartbeat
-from deploy.demos import count_demos
-from deploy.offline_data import default_offline_url
-from deploy.run_dir import RunDirectory
+from moto_rl.common.config import MotoConfig
+from moto_rl.common.config_loading import load_config_file
+from moto_rl.common.errors import UserError
+from moto_rl.deploy.campaign.export import export_run, exported_run, is_exported
+from moto_rl.deploy.campaign.spec import CampaignSpec, GridPoint, expand, flat_config, load_spec
+from moto_rl.deploy.campaign.state import log_event, run_progress, status_table, write_heartbeat
+from moto_rl.deploy.run.demos import count_demos
+from moto_rl.deploy.run.offline_data import default_offline_url
+from moto_rl.deploy.run.run_dir import RunDirectory
 
 log = logging.getLogger("moto.campaign")
 PROGRESS_SECONDS = 60.0  # how often the running runs' progress is printed
@@ -41,8 +41,8 @@ NOT_PART_OF_THE_EXPERIMENT = ("workers.ray_address", "workers.num_workers", "log
 def execute_run(overrides: list[str], run_path: str, resume: bool) -> dict:
     """One run, start to finish, inside the cluster; returns where it started from."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    from common.config_loading import load_config
-    from deploy.driver import Driver  # torch, learner and actors: only where the run executes
+    from moto_rl.common.config_loading import load_config
+    from moto_rl.deploy.run.driver import Driver  # torch, learner and actors: only where the run executes
 
     if resume:
         run, cfg = RunDirectory.open(run_path)
@@ -59,7 +59,7 @@ def execute_run(overrides: list[str], run_path: str, resume: bool) -> dict:
 def _export(run: RunDirectory, results_dir: Path) -> None:
     """``moto diagnose`` on a finished run's final checkpoint, then its export to ``results_dir``; a failed
     diagnosis costs the figures, not the export."""
-    from deploy.diagnose import diagnose
+    from moto_rl.deploy.run.diagnose import diagnose
 
     try:
         diagnose(run.path)
@@ -235,7 +235,7 @@ def _init_ray(spec: CampaignSpec, points: list[GridPoint], limit: int) -> bool:
     Each run holds num_workers + 2 logical CPUs (learner, rollout workers, evaluation worker); a
     local Ray with fewer could leave two runs each holding part of what they need, waiting forever.
     """
-    from deploy.train import init_ray
+    from moto_rl.deploy.run.train import init_ray
 
     cfg = points[0].config()
     per_run = max(p.config().workers.num_workers for p in points) + 2

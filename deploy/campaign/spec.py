@@ -32,8 +32,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-from common.config import MotoConfig
-from common.config_loading import ConfigError, load_config, preset_names
+from moto_rl.common.config import MotoConfig
+from moto_rl.common.config_loading import ConfigError, load_config, preset_names
 
 # Keys the grid sets for each run; a shared override of them would make run names lie.
 RESERVED = {
@@ -69,7 +69,7 @@ class CampaignSpec:
     overrides: list[str] = field(default_factory=list)
     max_concurrent: int = 1
     store_root: str = ""
-    results_dir: str = ""  # where finished runs' small files are exported (see deploy/campaign_export.py)
+    results_dir: str = ""  # where finished runs' small files are exported (see deploy/campaign/export.py)
     grids: list[SubGrid] = field(default_factory=list)
     name: str = ""
     description: str = ""

@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.config_loading import load_config_file
-from deploy.campaign_spec import GridPoint
-from deploy.run_dir import RunDirectory
+from moto_rl.common.config_loading import load_config_file
+from moto_rl.deploy.campaign.spec import GridPoint
+from moto_rl.deploy.run.run_dir import RunDirectory
 
 HEARTBEAT_FILE = "campaign.json"
 EVENTS_FILE = "events.jsonl"
@@ -66,7 +66,7 @@ def run_progress(run: RunDirectory, running: set[str]) -> RunProgress:
     progress.learner_target = cfg.offline_steps + progress.episodes_target * cfg.updates_per_episode
     checkpoint = run.latest_checkpoint()
     schedule = RunDirectory.read_schedule(checkpoint) if checkpoint else {}
-    from deploy.campaign_export import PROGRESS_FILE
+    from moto_rl.deploy.campaign.export import PROGRESS_FILE
 
     exported_counters = run.path / PROGRESS_FILE  # an exported run keeps its counters, not its checkpoints
     if not checkpoint and exported_counters.is_file():
@@ -126,7 +126,7 @@ def _fraction(done: int, target: int) -> str:
 
 def _run_dir(p: GridPoint, campaign_dir: Path, results_dir: str) -> RunDirectory:
     """The run's directory, or its exported copy when only that exists (a fresh checkout of a study)."""
-    from deploy.campaign_export import exported_run, is_exported
+    from moto_rl.deploy.campaign.export import exported_run, is_exported
 
     run = RunDirectory(p.run_path(campaign_dir))
     if results_dir and not run.summary_path.is_file() and is_exported(results_dir, p.name):

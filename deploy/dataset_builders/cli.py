@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from common.episode import EpisodeStats
-from common.errors import UserError
+from moto_rl.common.episode import EpisodeStats
+from moto_rl.common.errors import UserError
 
 DATASETS = ("metaworld10", "kitchen-mixed", "kitchen-partial")
 
@@ -18,8 +18,8 @@ def build(args: argparse.Namespace) -> int:
         raise UserError(f"unknown dataset '{args.name}'; buildable: {', '.join(DATASETS)}")
     from tqdm import tqdm
 
-    from common.tasks import METAWORLD_TASKS
-    from deploy.datasets import metaworld10 as mw
+    from moto_rl.common.tasks import METAWORLD_TASKS
+    from moto_rl.deploy.dataset_builders import metaworld10 as mw
 
     tasks = args.tasks.split(",") if args.tasks else list(METAWORLD_TASKS)
     with tqdm(total=len(tasks) * args.episodes, desc="metaworld10", unit="ep") as bar:
@@ -45,7 +45,7 @@ def build(args: argparse.Namespace) -> int:
 def _build_kitchen(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from deploy.datasets import kitchen_scripted as ks
+    from moto_rl.deploy.dataset_builders import kitchen_scripted as ks
 
     with tqdm(total=args.episodes, desc=args.name, unit="ep") as bar:
 

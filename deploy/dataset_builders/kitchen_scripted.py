@@ -1,10 +1,10 @@
 """``moto datasets build kitchen-mixed`` / ``kitchen-partial``: scripted Franka Kitchen demos, no download.
 
-Episodes come from ``actors.kitchen_expert`` through the ordinary scripted rollout worker, with the
+Episodes come from ``moto_rl.actors.kitchen_expert`` through the ordinary scripted rollout worker, with the
 task preset (``configs/tasks/kitchen``: scene camera, no action repeat, 280 steps), so they look like
 the ones a live run records: the task's reward (objects in place), ``meta.completion`` (object ->
 completed at some step) and ``meta.success`` (all of the task's BC-filter objects in place at some
-step). Resumable (``deploy.demos.ensure_demos``): a store that already holds N episodes of the task
+step). Resumable (``moto_rl.deploy.run.demos.ensure_demos``): a store that already holds N episodes of the task
 gets only the missing ones, seeds continuing after them. The table is computed from the store.
 """
 
@@ -15,13 +15,13 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from common.config_loading import load_config
-from common.episode import EpisodeStats
-from common.errors import UserError
-from common.tasks import task_spec
-from deploy.demos import ensure_demos, task_demo_ids
-from storage import TrajectoryStore
-from storage.datasets.importing import save_table_files
+from moto_rl.common.config_loading import load_config
+from moto_rl.common.episode import EpisodeStats
+from moto_rl.common.errors import UserError
+from moto_rl.common.tasks import task_spec
+from moto_rl.deploy.run.demos import ensure_demos, task_demo_ids
+from moto_rl.storage import TrajectoryStore
+from moto_rl.storage.datasets.importing import save_table_files
 
 DATASETS = {"kitchen-mixed": "kitchen/mixed", "kitchen-partial": "kitchen/partial"}
 

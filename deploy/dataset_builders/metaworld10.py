@@ -1,10 +1,10 @@
 """``moto datasets build metaworld10``: scripted-expert demos of the paper's ten MetaWorld tasks.
 
 Layout: one store per task, ``<root>/metaworld-<task>`` (e.g. ``runs/demos/metaworld-drawer-open``),
-``deploy.demos.demo_store_url``: the path the driver looks for with ``logging.root=runs``, so a run
+``moto_rl.deploy.run.demos.demo_store_url``: the path the driver looks for with ``logging.root=runs``, so a run
 trains on these demos without generating its own. Each episode uses the task preset
 (``configs/tasks/metaworld``): paper camera, action repeat 2, 100 agent steps; ``meta.success`` is
-"success reached at any step". Resumable (``deploy.demos.ensure_demos``): a task's store that already
+"success reached at any step". Resumable (``moto_rl.deploy.run.demos.ensure_demos``): a task's store that already
 holds N episodes of the task gets only the missing ones, with seeds continuing after the stored ones.
 The table (paper Table 1 analogue: per-task expert success and return) is computed from the stores,
 so it also covers earlier, interrupted builds.
@@ -17,13 +17,13 @@ import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from common.config_loading import load_config
-from common.episode import EpisodeStats
-from common.errors import UserError
-from common.tasks import METAWORLD_TASKS
-from deploy.demos import demo_store_url, ensure_demos, task_demo_ids
-from storage import TrajectoryStore
-from storage.datasets.importing import save_table_files
+from moto_rl.common.config_loading import load_config
+from moto_rl.common.episode import EpisodeStats
+from moto_rl.common.errors import UserError
+from moto_rl.common.tasks import METAWORLD_TASKS
+from moto_rl.deploy.run.demos import demo_store_url, ensure_demos, task_demo_ids
+from moto_rl.storage import TrajectoryStore
+from moto_rl.storage.datasets.importing import save_table_files
 
 
 @dataclass

@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.config import MotoConfig
-from common.errors import UserError
-from learner.service import CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE
+from moto_rl.common.config import MotoConfig
+from moto_rl.common.errors import UserError
+from moto_rl.learner.service import CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE
 
 INIT_RECORD = "init_from.json"
 
@@ -38,7 +38,7 @@ def _config_above(file: Path) -> Path | None:
 
 
 def _latest_run_checkpoint(run: Path) -> Path | None:
-    from deploy.run_dir import RunDirectory
+    from moto_rl.deploy.run.run_dir import RunDirectory
 
     latest = RunDirectory(run).latest_checkpoint()
     return latest / CHECKPOINT_FILE if latest else None
@@ -74,8 +74,8 @@ def load_policy_learner(source: CheckpointSource, cfg: MotoConfig, action_dim: i
     with the learner's own clear error, so a checkpoint from another size preset or task fails here."""
     import copy
 
-    from common.config import PerfConfig
-    from learner.learner import Learner
+    from moto_rl.common.config import PerfConfig
+    from moto_rl.learner.learner import Learner
 
     cpu_cfg = copy.deepcopy(cfg)
     cpu_cfg.device, cpu_cfg.perf = "cpu", PerfConfig()  # speed switches change no weight
@@ -96,7 +96,7 @@ def prepare_init_from(cfg: MotoConfig, overrides: list[str]) -> dict:
 
     Unless ``schedule.offline_steps`` is set on the command line, the offline phase is skipped: the
     weights already had theirs."""
-    from common.tasks import task_spec
+    from moto_rl.common.tasks import task_spec
 
     source = resolve_checkpoint(cfg.init_from)
     _, step = load_policy_learner(source, cfg, task_spec(cfg.env.task).action_dim)  # raises on a size mismatch

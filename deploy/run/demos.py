@@ -1,7 +1,7 @@
 """The scripted demos of a task: where they live, which are stored, and how the missing ones are seeded.
 
-One answer for every caller: the driver (``deploy/offline_data.py``), the campaign's "demos ready"
-gate (``deploy/campaign.py``) and the dataset builders (``deploy/datasets/``). A demos store may hold
+One answer for every caller: the driver (``deploy/run/offline_data.py``), the campaign's "demos ready"
+gate (``deploy/campaign/runner.py``) and the dataset builders (``deploy/dataset_builders/``). A demos store may hold
 several tasks; only episodes whose ``meta.task`` is the task count. Recording continues the seeds
 after the stored episodes, so an interrupted build, resumed, repeats no episode.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from common.config import EnvConfig
-from storage import StoreError, TrajectoryStore
+from moto_rl.common.config import EnvConfig
+from moto_rl.storage import StoreError, TrajectoryStore
 
 log = logging.getLogger("moto.demos")
 DEMO_SEED_OFFSET = 100_000  # demo env seeds never coincide with online episode seeds (run seed * 1000 + counter)
@@ -53,7 +53,7 @@ def ensure_demos(
 ) -> list[str]:
     """Make ``store_url`` hold at least ``episodes`` demos of ``task_id``, recording only the missing ones
     with the scripted expert; returns the ids of all of the task's demos there."""
-    from actors.collect import collect_demos  # mujoco and the experts: only when something is missing
+    from moto_rl.actors.collect import collect_demos  # mujoco and the experts: only when something is missing
 
     store = TrajectoryStore.open(store_url, create=True)
     have = task_demo_ids(store, task_id)

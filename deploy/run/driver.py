@@ -17,22 +17,22 @@ import ray
 from ray.exceptions import RayActorError
 from tqdm import tqdm
 
-from actors.weights import start_weight_board
-from actors.worker import RolloutWorker, wait_until_ready, worker_actor_options
-from common.config import MotoConfig
-from common.episode import EpisodeStats
-from common.errors import UserError, first_line
-from common.restartable import ActorGone, call_restartable
-from common.tracking import Tracker
-from deploy.fleet import Fleet
-from deploy.offline_data import prepare_offline_data
-from deploy.placement import check_shared_paths, learner_resources
-from deploy.report import plot_success_curve, summary_text
-from deploy.run_dir import RunDirectory
-from deploy.scale import local_worker_capacity, read_scale_request
-from deploy.schedule import Schedule, ScheduleState
-from learner.service import learner_actor
-from storage import TrajectoryStore
+from moto_rl.actors.weights import start_weight_board
+from moto_rl.actors.worker import RolloutWorker, wait_until_ready, worker_actor_options
+from moto_rl.common.config import MotoConfig
+from moto_rl.common.episode import EpisodeStats
+from moto_rl.common.errors import UserError, first_line
+from moto_rl.common.restartable import ActorGone, call_restartable
+from moto_rl.common.tracking import Tracker
+from moto_rl.deploy.run.fleet import Fleet
+from moto_rl.deploy.run.offline_data import prepare_offline_data
+from moto_rl.deploy.run.placement import check_shared_paths, learner_resources
+from moto_rl.deploy.run.run_dir import RunDirectory
+from moto_rl.deploy.run.scale import local_worker_capacity, read_scale_request
+from moto_rl.deploy.run.schedule import Schedule, ScheduleState
+from moto_rl.deploy.run.summary import plot_success_curve, summary_text
+from moto_rl.learner.service import learner_actor
+from moto_rl.storage import TrajectoryStore
 
 log = logging.getLogger("moto.driver")
 EVAL_WORKER_INDEX = 10_000

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from common.config_loading import load_config_file, with_task
-from common.episode import EpisodeStats
-from common.tasks import task_spec
-from common.video import save_gif
-from deploy.checkpoints import load_policy_learner, resolve_checkpoint
+from moto_rl.common.config_loading import load_config_file, with_task
+from moto_rl.common.episode import EpisodeStats
+from moto_rl.common.tasks import task_spec
+from moto_rl.common.video import save_gif
+from moto_rl.deploy.run.checkpoints import load_policy_learner, resolve_checkpoint
 
 EVAL_INDEX = 20_000  # worker index of `moto eval`: seeds apart from the fleet's and the run's evaluator
 Z95 = 1.959963984540054  # standard normal quantile of 0.975
@@ -65,10 +65,10 @@ def evaluate(
     seed: int | None = None,
     progress: bool = True,
 ) -> dict:
-    """Evaluate the checkpoint behind ``target`` (see ``deploy.checkpoints``); returns the summary dict."""
+    """Evaluate the checkpoint behind ``target`` (see ``moto_rl.deploy.run.checkpoints``); returns the summary dict."""
     from tqdm import tqdm
 
-    from actors.worker import RolloutWorkerCore
+    from moto_rl.actors.worker import RolloutWorkerCore
 
     source = resolve_checkpoint(target)
     cfg = load_config_file(source.config)
@@ -143,7 +143,7 @@ def thread_limit(threads: int):
     2-core machine with torch's default pool). Restored after, for callers that go on in-process."""
     import torch
 
-    from actors.threads import limit_threads, thread_env
+    from moto_rl.actors.threads import limit_threads, thread_env
 
     saved_env = {k: os.environ.get(k) for k in thread_env(threads)}
     saved_torch = torch.get_num_threads()

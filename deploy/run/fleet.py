@@ -5,7 +5,7 @@ is stored and counted) and is then stopped. A worker that crashed or lost its no
 Ray (on the remaining nodes, or on one the autoscaler adds); until it answers again it is
 ``reviving``, and the others keep collecting meanwhile. One that is not back within
 ``workers.restart_timeout_s`` is reported once; when no worker is left collecting (every one reviving
-past that bound, or dead for good) the run stops with a message (``common.restartable.ActorGone``).
+past that bound, or dead for good) the run stops with a message (``moto_rl.common.restartable.ActorGone``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 import ray
 from ray.exceptions import ActorUnavailableError, RayActorError
 
-from actors.worker import make_rollout_workers
-from common.config import MotoConfig
-from common.restartable import SETTING, ActorGone, actor_state
+from moto_rl.actors.worker import make_rollout_workers
+from moto_rl.common.config import MotoConfig
+from moto_rl.common.restartable import SETTING, ActorGone, actor_state
 
 log = logging.getLogger("moto.fleet")
 

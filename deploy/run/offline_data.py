@@ -1,7 +1,7 @@
 """The offline dataset of a run: make sure the demos exist, then copy them into the run's store.
 
 Demos live in their own store (``storage.offline_url``, default ``<logging.root>/demos/<task>``, the
-path formula of ``deploy.demos``) so that many runs and seeds share one set; each run copies them into
+path formula of ``moto_rl.deploy.run.demos``) so that many runs and seeds share one set; each run copies them into
 its own store (the paper's single growing dataset), tagging each copy with the id it came from so an
 interrupted import never duplicates an episode when resumed.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.config import MotoConfig
-from common.tasks import task_spec
-from deploy.demos import demo_store_url, ensure_demos
-from storage import TrajectoryStore
+from moto_rl.common.config import MotoConfig
+from moto_rl.common.tasks import task_spec
+from moto_rl.deploy.run.demos import demo_store_url, ensure_demos
+from moto_rl.storage import TrajectoryStore
 
 
 def default_offline_url(cfg: MotoConfig) -> str:

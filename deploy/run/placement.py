@@ -22,8 +22,8 @@ from pathlib import Path
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from common.config import MotoConfig
-from common.errors import UserError
+from moto_rl.common.config import MotoConfig
+from moto_rl.common.errors import UserError
 
 LEARNER_RESOURCE = "learner"
 

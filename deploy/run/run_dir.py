@@ -24,9 +24,9 @@ import shutil
 import time
 from pathlib import Path
 
-from common.config import MotoConfig
-from common.config_loading import load_config_file, save_config
-from common.errors import UserError
+from moto_rl.common.config import MotoConfig
+from moto_rl.common.config_loading import load_config_file, save_config
+from moto_rl.common.errors import UserError
 
 KEEP_CHECKPOINTS = 2
 

@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from common.errors import UserError
+from moto_rl.common.errors import UserError
 
 REQUEST_FILE = "workers.json"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from common.config import ScheduleConfig
+from moto_rl.common.config import ScheduleConfig
 
 
 @dataclass

@@ -10,7 +10,7 @@ import numpy as np
 matplotlib.use("Agg")  # headless: no display on workers, CI or clusters
 import matplotlib.pyplot as plt  # noqa: E402
 
-from common.config import MotoConfig  # noqa: E402
+from moto_rl.common.config import MotoConfig  # noqa: E402
 
 
 def rolling_mean(values: list[float], window: int) -> np.ndarray:

@@ -16,12 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import ray
 
-from common.config import MotoConfig
-from common.config_loading import load_config
-from common.errors import UserError, first_line
-from deploy.checkpoints import prepare_init_from, write_init_record
-from deploy.run_dir import RunDirectory, discard_failed_start
-from deploy.scale import NON_WORKER_CPUS
+from moto_rl.common.config import MotoConfig
+from moto_rl.common.config_loading import load_config
+from moto_rl.common.errors import UserError, first_line
+from moto_rl.deploy.run.checkpoints import prepare_init_from, write_init_record
+from moto_rl.deploy.run.run_dir import RunDirectory, discard_failed_start
+from moto_rl.deploy.run.scale import NON_WORKER_CPUS
 
 
 def init_ray(cfg: MotoConfig, on_give_up: Callable[[], None] | None = None) -> bool:
@@ -156,7 +156,7 @@ def main(args: argparse.Namespace) -> int:
     # thread, while Ray's own processes start on the other cores (ray.init stays in the main thread,
     # where it may install signal handlers)
     importing = ThreadPoolExecutor(1, thread_name_prefix="import-driver")
-    driver_module = importing.submit(importlib.import_module, "deploy.driver")
+    driver_module = importing.submit(importlib.import_module, "moto_rl.deploy.run.driver")
     importing.shutdown(wait=False)
     try:
         started_ray = init_ray(cfg, on_give_up=None if args.resume else lambda: discard_failed_start(run))

@@ -1,17 +1,17 @@
 """Handlers of ``moto import`` and ``moto export`` (parsers: deploy/cli.py); ``moto datasets build`` is
-``deploy.datasets.cli.build`` (its builders run the scripted experts)."""
+``moto_rl.deploy.dataset_builders.cli.build`` (its builders run the scripted experts)."""
 
 from __future__ import annotations
 
 import argparse
 
-from common.errors import UserError
+from moto_rl.common.errors import UserError
 
 IMPORTERS = ("minari", "d4rl-kitchen", "minari-kitchen", "npz", "d4rl-images")
 
 
 def import_(args: argparse.Namespace) -> int:
-    from storage.datasets import d4rl_images, d4rl_kitchen, minari_kitchen, npz
+    from moto_rl.storage.datasets import d4rl_images, d4rl_kitchen, minari_kitchen, npz
 
     if args.format in ("d4rl-kitchen", "minari", "minari-kitchen") and not args.task:
         raise UserError(
@@ -32,7 +32,7 @@ def import_(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    from storage.datasets.npz import export_npz
+    from moto_rl.storage.datasets.npz import export_npz
 
     paths = export_npz(args.store, args.dir)
     print(f"{len(paths)} episodes in {args.dir}")

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from common.episode import Episode, EpisodeMeta
-from common.errors import UserError
-from storage.datasets.d4rl_splits import episode_bounds
-from storage.datasets.importing import (
+from moto_rl.common.episode import Episode, EpisodeMeta
+from moto_rl.common.errors import UserError
+from moto_rl.storage.datasets.d4rl_splits import episode_bounds
+from moto_rl.storage.datasets.importing import (
     ImportReport,
     check_task,
     expect_shape,

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import UserError
-from storage.datasets.d4rl_splits import episode_bounds
-from storage.datasets.importing import (
+from moto_rl.common.errors import UserError
+from moto_rl.storage.datasets.d4rl_splits import episode_bounds
+from moto_rl.storage.datasets.importing import (
     ImportReport,
     check_task,
     expect_shape,
@@ -31,7 +31,7 @@ from storage.datasets.importing import (
     run_import,
     source_key,
 )
-from storage.datasets.kitchen_replay import (
+from moto_rl.storage.datasets.kitchen_replay import (
     NA,
     NQ,
     NV,

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from storage.datasets.importing import read
+from moto_rl.storage.datasets.importing import read
 
 
 def episode_bounds(f: Any, where: str) -> list[tuple[int, int]]:

@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from common.episode import Episode
-from common.errors import UserError
-from common.tasks import UnknownTaskError, task_spec
+from moto_rl.common.episode import Episode
+from moto_rl.common.errors import UserError
+from moto_rl.common.tasks import UnknownTaskError, task_spec
 
 
 class Source(Protocol):
@@ -56,7 +56,7 @@ def run_import(source: Source, store_url: str, progress: bool = True) -> ImportR
     """Validate every episode of ``source``, then append those whose key is not in the store yet."""
     from tqdm import tqdm
 
-    from storage import TrajectoryStore
+    from moto_rl.storage import TrajectoryStore
 
     n = len(source)
     if n == 0:

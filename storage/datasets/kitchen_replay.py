@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from common.episode import Episode, EpisodeBuilder, EpisodeMeta
-from common.errors import UserError
+from moto_rl.common.episode import Episode, EpisodeBuilder, EpisodeMeta
+from moto_rl.common.errors import UserError
 
 NQ, NV, NA = 30, 29, 9  # FrankaKitchen-v1: robot 9 + objects 21 qpos; 9 + 20 qvel; 9 joint velocities
 KETTLE_QUAT = slice(26, 30)  # the kettle's free joint: qpos 23..25 position, 26..29 quaternion
@@ -39,8 +39,8 @@ class KitchenReplayer:
     """One ``KitchenEnv`` (64x64, the task preset's camera) that turns state sequences into episodes."""
 
     def __init__(self, task_id: str, seed: int = 0):
-        from common.config_loading import load_config
-        from common.envs import make_env
+        from moto_rl.common.config_loading import load_config
+        from moto_rl.common.envs import make_env
 
         self.task_id = task_id
         self.env: Any = make_env(load_config([f"task={task_id}"]).env, seed)

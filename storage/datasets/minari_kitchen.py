@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from common.errors import UserError
-from storage.datasets.importing import ImportReport, check_task, expect_shape, run_import, source_key
-from storage.datasets.kitchen_replay import NA, NQ, NV, KitchenReplayer, KitchenStateSource, states_from_obs59
+from moto_rl.common.errors import UserError
+from moto_rl.storage.datasets.importing import ImportReport, check_task, expect_shape, run_import, source_key
+from moto_rl.storage.datasets.kitchen_replay import NA, NQ, NV, KitchenReplayer, KitchenStateSource, states_from_obs59
 
 EXPECTED = (
     "a Minari kitchen observation is FrankaKitchen-v1's 59-dim 'observation' "

@@ -16,9 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from common.episode import Episode, EpisodeMeta
-from common.errors import UserError
-from storage.datasets.importing import ImportReport, check_task, expect_shape, run_import, source_key, step_success
+from moto_rl.common.episode import Episode, EpisodeMeta
+from moto_rl.common.errors import UserError
+from moto_rl.storage.datasets.importing import (
+    ImportReport,
+    check_task,
+    expect_shape,
+    run_import,
+    source_key,
+    step_success,
+)
 
 REQUIRED = ("image", "action", "reward")
 
@@ -111,7 +118,7 @@ def export_npz(store_url: str, folder: str | Path, progress: bool = True) -> lis
     """Write every episode of the store as ``<folder>/<episode id>-<T>.npz``; existing files are kept."""
     from tqdm import tqdm
 
-    from storage import TrajectoryStore
+    from moto_rl.storage import TrajectoryStore
 
     store = TrajectoryStore.open(store_url)
     out = Path(folder)

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from actors.weights import StaticWeightSource
-from actors.worker import RolloutWorkerCore, derive_seed
-from common.config_loading import load_config
-from common.policy import Policy
-from storage import TrajectoryStore
+from moto_rl.actors.weights import StaticWeightSource
+from moto_rl.actors.worker import RolloutWorkerCore, derive_seed
+from moto_rl.common.config_loading import load_config
+from moto_rl.common.policy import Policy
+from moto_rl.storage import TrajectoryStore
 
 
 def _cfg(*overrides):

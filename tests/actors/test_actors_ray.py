@@ -7,12 +7,12 @@ import pytest
 import ray
 import torch
 
-from actors.collect import collect_demos
-from actors.weights import start_weight_board
-from actors.worker import make_rollout_workers, wait_until_ready
-from common.config_loading import load_config
-from common.policy import Policy
-from storage import TrajectoryStore
+from moto_rl.actors.collect import collect_demos
+from moto_rl.actors.weights import start_weight_board
+from moto_rl.actors.worker import make_rollout_workers, wait_until_ready
+from moto_rl.common.config_loading import load_config
+from moto_rl.common.policy import Policy
+from moto_rl.storage import TrajectoryStore
 
 STEPS = 10
 
@@ -99,7 +99,7 @@ def test_collect_demos_with_ray_workers(ray_session, tmp_path):
 
 def _with_failure(worker, cfg, url):
     """Replace a plain worker with one that has fault injection armed (same options)."""
-    from actors.worker import RolloutWorker, worker_actor_options
+    from moto_rl.actors.worker import RolloutWorker, worker_actor_options
 
     ray.kill(worker, no_restart=True)
     return RolloutWorker.options(**worker_actor_options(cfg)).remote(cfg, url, 0, None, False, 15)
@@ -108,7 +108,7 @@ def _with_failure(worker, cfg, url):
 def test_actors_bench_reports_its_figures(ray_session):
     from argparse import Namespace
 
-    from actors.bench import run
+    from moto_rl.actors.bench import run
 
     result = run(Namespace(workers=1, quick=True, size="tiny"))
     for key in ("fleet_env_steps_per_s", "single_process_env_steps_per_s", "efficiency", "policy_ms_per_step"):

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from actors.collect import collect_demos
-from actors.scripted import ScriptedAgent
-from common.config import EnvConfig
-from deploy.cli import main as cli_main
-from storage import TrajectoryStore
+from moto_rl.actors.collect import collect_demos
+from moto_rl.actors.scripted import ScriptedAgent
+from moto_rl.common.config import EnvConfig
+from moto_rl.deploy.cli import main as cli_main
+from moto_rl.storage import TrajectoryStore
 
 
 def test_collect_demos_cli_drawer_open_succeeds_and_stores_offline_meta(tmp_path, capsys):

@@ -8,12 +8,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from actors.kitchen_expert import ALL_OBJECTS, KitchenExpert
-from actors.scripted import make_expert
-from common.envs.kitchen import goal_reached
-from common.tasks import task_spec
-from deploy.cli import main as moto
-from storage import TrajectoryStore
+from moto_rl.actors.kitchen_expert import ALL_OBJECTS, KitchenExpert
+from moto_rl.actors.scripted import make_expert
+from moto_rl.common.envs.kitchen import goal_reached
+from moto_rl.common.tasks import task_spec
+from moto_rl.deploy.cli import main as moto
+from moto_rl.storage import TrajectoryStore
 
 
 def _run(order: list[str], steps: int, seed: int = 0) -> set[str]:

@@ -99,7 +99,7 @@ _node_numbers = itertools.count(1)  # a removed node's folder is never handed to
 def add_node(c: Cluster, cpus: int, **resources):
     # Each node gets its own runtime-env folder, as on separate machines. Sharing the head's, a node that
     # sets up a job's working_dir (overwrite: rmtree, then unzip) pulls the files from under a driver
-    # already running from that folder (CI: "No module named 'common.envs.metaworld'").
+    # already running from that folder (CI: "No module named 'moto_rl.common.envs.metaworld'").
     return c.add_node(
         num_cpus=cpus,
         resources=resources,
@@ -111,7 +111,7 @@ def add_node(c: Cluster, cpus: int, **resources):
 def moto(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
     out = open(log, "wb")  # noqa: SIM115 (the child writes it; read on failure)
     return subprocess.Popen(
-        [sys.executable, "-m", "deploy.cli", *args],
+        [sys.executable, "-m", "moto_rl.deploy.cli", *args],
         cwd=REPO,
         env=env or node_env(),
         stdout=out,

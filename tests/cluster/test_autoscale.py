@@ -156,7 +156,7 @@ def test_scale_up_starts_a_rollout_node_and_scale_down_lets_it_go(autoscaling_cl
             return sum(node in rollout for node in alive_actors().get("RolloutWorkerActor", []))
 
         wait_for(lambda: workers_on_rollout_nodes() == 2, 300, "2 rollout workers on the rollout node", proc, log)
-        scale = [sys.executable, "-m", "deploy.cli", "scale", str(run)]
+        scale = [sys.executable, "-m", "moto_rl.deploy.cli", "scale", str(run)]
         subprocess.run([*scale, "4"], cwd=REPO, check=True, timeout=120)
         wait_for(lambda: rollout_nodes() == 2, 240, "a second rollout node for 4 workers", proc, log)
         wait_for(lambda: workers_on_rollout_nodes() == 4, 240, "4 rollout workers placed", proc, log)

@@ -14,7 +14,7 @@ import ray
 from conftest import FAST_FAILURE_DETECTION, REPO, TINY, add_node, short_ray_tmp
 from ray.cluster_utils import Cluster
 
-from storage import TrajectoryStore
+from moto_rl.storage import TrajectoryStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.timeout(600)]
 
@@ -59,7 +59,7 @@ def test_a_tiny_run_submitted_as_a_job_runs_to_the_end(cluster_with_job_server, 
     entry = [
         sys.executable,
         "-m",
-        "deploy.cli",
+        "moto_rl.deploy.cli",
         "train",
         *TINY,
         "workers.num_workers=1",

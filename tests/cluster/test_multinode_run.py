@@ -17,8 +17,8 @@ import pytest
 import ray
 from conftest import TINY, add_node, alive_actors, connect, moto, tail, wait_for
 
-from deploy.placement import _visible_everywhere, alive_nodes
-from storage import TrajectoryStore
+from moto_rl.deploy.run.placement import _visible_everywhere, alive_nodes
+from moto_rl.storage import TrajectoryStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.timeout(600)]
 

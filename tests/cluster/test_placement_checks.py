@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from common.config_loading import load_config
-from common.errors import UserError
-from deploy.placement import check_shared_paths, machines
+from moto_rl.common.config_loading import load_config
+from moto_rl.common.errors import UserError
+from moto_rl.deploy.run.placement import check_shared_paths, machines
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,15 +63,15 @@ def test_a_shared_mount_and_an_object_store_pass_on_many_machines(tmp_path):
 
 SCRIPT = """
 import logging, ray
-from common.config_loading import load_config
-from deploy.train import init_ray
+from moto_rl.common.config_loading import load_config
+from moto_rl.deploy.run.train import init_ray
 
 init_ray(load_config([]))
 
 @ray.remote
 class Learnerish:
     def warn(self):
-        logging.getLogger("storage.sampler").warning("skipping corrupt episode 0000-test (checksum mismatch)")
+        logging.getLogger("moto_rl.storage.sampler").warning("skipping corrupt episode 0000-test (checksum mismatch)")
         return True
 
 assert ray.get(Learnerish.remote().warn.remote())

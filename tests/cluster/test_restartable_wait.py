@@ -1,4 +1,4 @@
-"""Waiting on a restartable actor (common/restartable.py, via actors.worker.wait_until_ready, which the
+"""Waiting on a restartable actor (common/restartable.py, via moto_rl.actors.worker.wait_until_ready, which the
 driver uses for the evaluation worker): the wait outlives a restart, and gives up with one clear
 ``UserError`` when the actor is killed for good or the bound passes (issue 33: a raw
 ``ActorUnavailableError: The actor is restarting`` traceback ended a run).
@@ -14,8 +14,8 @@ import pytest
 import ray
 from conftest import connect
 
-from actors.worker import wait_until_ready
-from common.errors import UserError
+from moto_rl.actors.worker import wait_until_ready
+from moto_rl.common.errors import UserError
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(180)]
 

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from common.config_loading import ConfigError, load_config
-from deploy.cli import main as moto
+from moto_rl.common.config_loading import ConfigError, load_config
+from moto_rl.deploy.cli import main as moto
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,7 @@ def test_overrides_after_options_are_overrides_and_other_leftovers_are_errors(tm
 
 def test_importing_the_kitchen_prints_no_adroit_notice():
     quiet = subprocess.run(
-        [sys.executable, "-c", "import common.envs.kitchen, actors.kitchen_expert"],
+        [sys.executable, "-c", "import moto_rl.common.envs.kitchen, moto_rl.actors.kitchen_expert"],
         capture_output=True,
         text=True,
         check=True,
@@ -91,7 +91,7 @@ def test_importing_the_kitchen_prints_no_adroit_notice():
 
 
 def test_a_failed_start_is_discarded_but_a_run_with_a_checkpoint_is_kept(tmp_path):
-    from deploy.run_dir import RunDirectory, discard_failed_start
+    from moto_rl.deploy.run.run_dir import RunDirectory, discard_failed_start
 
     cfg = load_config([f"logging.root={tmp_path}", "run_name=a"])
     run = RunDirectory.create(cfg)
@@ -105,7 +105,7 @@ def test_ray_failing_to_start_leaves_no_run_directory(tmp_path, capsys, monkeypa
     def timed_out(cfg):
         raise Exception("The current node timed out during startup.")
 
-    monkeypatch.setattr("deploy.train.init_ray", timed_out)
+    monkeypatch.setattr("moto_rl.deploy.run.train.init_ray", timed_out)
     assert moto(["train", f"logging.root={tmp_path / 'runs'}"]) == 2
     err = capsys.readouterr().err
     assert "Ray did not start" in err and "timed out during startup" in err and "ray stop" in err

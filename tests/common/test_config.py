@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from common.config import MotoConfig
-from common.config_loading import ConfigError, load_config, load_config_file, preset_names, save_config
-from common.tasks import all_task_ids
+from moto_rl.common.config import MotoConfig
+from moto_rl.common.config_loading import ConfigError, load_config, load_config_file, preset_names, save_config
+from moto_rl.common.tasks import all_task_ids
 
 
 def test_default_profile_is_the_short_local_run():
@@ -74,13 +74,15 @@ def test_saved_config_round_trips(tmp_path):
 
 
 def test_cli_reports_config_errors_without_traceback():
-    out = subprocess.run([sys.executable, "-m", "deploy.cli", "config", "algo.bogus=1"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "moto_rl.deploy.cli", "config", "algo.bogus=1"], capture_output=True, text=True
+    )
     assert out.returncode == 2
     assert "unknown config key 'algo.bogus'" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_help_lists_the_commands():
-    out = subprocess.run([sys.executable, "-m", "deploy.cli", "--help"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "moto_rl.deploy.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     for command in ("train", "pretrain", "envs", "store", "collect-demos", "bench"):
         assert command in out.stdout

@@ -30,7 +30,7 @@ def test_every_doc_page_named_in_the_readme_and_code_exists():
 
 
 def test_the_readme_lists_every_command():
-    from deploy.cli import build_parser
+    from moto_rl.deploy.cli import build_parser
 
     parser = build_parser()
     commands = next(a for a in parser._actions if a.dest == "command").choices

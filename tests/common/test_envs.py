@@ -8,10 +8,10 @@ import mujoco
 import numpy as np
 import pytest
 
-from common.envs import make_env
-from common.envs.cli import task_env_config
-from common.envs.rendering import FreeCamera, ModelCamera
-from common.tasks import UnknownTaskError, all_task_ids
+from moto_rl.common.envs import make_env
+from moto_rl.common.envs.cli import task_env_config
+from moto_rl.common.envs.rendering import FreeCamera, ModelCamera
+from moto_rl.common.tasks import UnknownTaskError, all_task_ids
 
 # Actions that move the arm in every suite: MetaWorld (dx, dy, dz, grip), Kitchen joint velocities.
 ARM_MOTION = {"metaworld": np.array([1.0, -1.0, 1.0, 1.0]), "kitchen": np.array([1.0, 1.0, 0, 0, 0, 0, 0, 1, 1])}

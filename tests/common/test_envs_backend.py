@@ -7,9 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from common.envs import make_env, set_gl_backend
-from common.envs.cli import task_env_config
-from common.errors import UserError
+from moto_rl.common.envs import make_env, set_gl_backend
+from moto_rl.common.envs.cli import task_env_config
+from moto_rl.common.errors import UserError
 
 MW = "metaworld/drawer-open"
 

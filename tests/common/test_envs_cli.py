@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from common.envs import bench
-from common.envs.cli import list_tasks, show
-from common.errors import UserError
-from common.tasks import all_task_ids
+from moto_rl.common.envs import bench
+from moto_rl.common.envs.cli import list_tasks, show
+from moto_rl.common.errors import UserError
+from moto_rl.common.tasks import all_task_ids
 
 
 def test_list_shows_every_task_with_its_preset(capsys) -> None:

@@ -28,8 +28,8 @@ def _actions(dim: int) -> np.ndarray:
 
 
 def _make(task_id: str, seed: int):
-    from common.envs import make_env
-    from common.envs.cli import task_env_config
+    from moto_rl.common.envs import make_env
+    from moto_rl.common.envs.cli import task_env_config
 
     return make_env(task_env_config(task_id), seed=seed)
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from gymnasium_robotics.envs.franka_kitchen.kitchen_env import OBS_ELEMENT_GOALS, OBS_ELEMENT_INDICES
 
-from common.envs import make_env
-from common.envs.cli import task_env_config
-from common.envs.kitchen import split_state
+from moto_rl.common.envs import make_env
+from moto_rl.common.envs.cli import task_env_config
+from moto_rl.common.envs.kitchen import split_state
 
 ZERO = np.zeros(9, dtype=np.float32)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.envs import make_env
-from common.envs.cli import task_env_config
+from moto_rl.common.envs import make_env
+from moto_rl.common.envs.cli import task_env_config
 
 
 def test_scripted_expert_on_info_state_earns_the_sparse_reward() -> None:

@@ -1,4 +1,5 @@
-"""Installable anywhere: the wheel carries every package and the presets, and works without the source tree.
+"""Installable anywhere: the wheel carries every package and the presets under the one namespace
+``moto_rl``, and works without the source tree and beside a user's own ``common/`` or ``deploy/``.
 
 The install test builds the wheel from a copy of the sources, installs it with ``--no-deps`` into a
 fresh venv whose only view of the dependencies is this venv's site-packages (a path line in a .pth:
@@ -17,7 +18,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "common", "storage", "learner", "actors", "deploy", "configs")
+FOLDERS = ("common", "storage", "learner", "actors", "deploy")  # installed as moto_rl.<folder>
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "moto_rl", *FOLDERS, "configs")
 
 
 def pyproject() -> dict:
@@ -26,17 +28,20 @@ def pyproject() -> dict:
 
 def test_every_package_is_listed_and_the_license_matches():
     listed = set(pyproject()["tool"]["setuptools"]["packages"])
-    found = {
-        ".".join(p.parent.relative_to(ROOT).parts)
-        for top in ("common", "storage", "learner", "actors", "deploy")
+    found = {"moto_rl"} | {
+        ".".join(("moto_rl", *p.parent.relative_to(ROOT).parts))
+        for top in FOLDERS
         for p in (ROOT / top).rglob("__init__.py")
     }
     assert found - listed == set(), "add these packages to [tool.setuptools] packages in pyproject.toml"
     presets = {
-        ".".join(("moto_configs", *y.parent.relative_to(ROOT / "configs").parts))
+        ".".join(("moto_rl.configs", *y.parent.relative_to(ROOT / "configs").parts))
         for y in (ROOT / "configs").rglob("*.yaml")
     }
     assert presets - listed == set(), "add these preset folders to [tool.setuptools] packages (setuptools warns)"
+    assert {p.split(".")[0] for p in listed} == {"moto_rl"}, "install nothing beside the moto_rl namespace"
+    package_dir = pyproject()["tool"]["setuptools"]["package-dir"]
+    assert package_dir == {f"moto_rl.{top}": top for top in (*FOLDERS, "configs")}
     project = pyproject()["project"]
     assert project["license"] == "MIT" and (ROOT / "LICENSE").read_text().startswith("MIT License")
     assert project["requires-python"] == ">=3.11"
@@ -62,15 +67,20 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_carries_the_presets_and_no_tests(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {
-        "moto_configs/profiles/local.yaml",
-        "moto_configs/tasks/kitchen/mixed.yaml",
-        "moto_configs/sizes/paper.yaml",
-        "deploy/cli.py",
-        "common/envs/kitchen.py",
+        "moto_rl/__init__.py",
+        "moto_rl/__main__.py",
+        "moto_rl/configs/profiles/local.yaml",
+        "moto_rl/configs/tasks/kitchen/mixed.yaml",
+        "moto_rl/configs/sizes/paper.yaml",
+        "moto_rl/deploy/cli.py",
+        "moto_rl/deploy/run/driver.py",
+        "moto_rl/deploy/campaign/runner.py",
+        "moto_rl/common/envs/kitchen.py",
     } <= set(names)
-    assert not [n for n in names if n.startswith("tests/")]
+    tops = {n.split("/")[0] for n in names}
+    assert {t for t in tops if not t.endswith(".dist-info")} == {"moto_rl"}, tops  # nothing else in site-packages
     entry = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "moto = deploy.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+    assert "moto = moto_rl.deploy.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
 
 
 @pytest.mark.slow
@@ -106,7 +116,8 @@ def test_installed_wheel_runs_moto_config_and_envs_elsewhere(wheel, tmp_path):
     where = run(
         str(venv / "bin" / "python"),
         "-c",
-        "import common, deploy, moto_configs; print(common.__file__); print(moto_configs.__file__)",
+        "import moto_rl.common, moto_rl.deploy, moto_rl.configs; print(moto_rl.common.__file__); "
+        "print(moto_rl.configs.__file__)",
     )
     assert all(line.startswith(str(site_dir)) for line in where.split()), where  # the wheel's copy, not the checkout
     config = run(str(venv / "bin" / "moto"), "config", "task=kitchen/mixed", "size=paper")
@@ -114,3 +125,36 @@ def test_installed_wheel_runs_moto_config_and_envs_elsewhere(wheel, tmp_path):
     envs = run(str(venv / "bin" / "moto"), "envs")
     assert "metaworld/drawer-open" in envs and "kitchen/partial" in envs
     assert not list(elsewhere.iterdir())  # it wrote nothing where it was run
+
+
+@pytest.mark.slow
+def test_the_wheel_imports_beside_a_users_own_common_package(wheel, tmp_path):
+    """A user project with its own ``common/`` (and ``deploy/``) on sys.path before the installed wheel:
+    both import, each from its own folder (before moto_rl, ``common.config_loading`` was looked up in
+    the user's ``common`` and failed)."""
+    site_dir = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site_dir)
+    user = tmp_path / "user"
+    for name in ("common", "deploy"):
+        (user / name).mkdir(parents=True)
+        (user / name / "__init__.py").write_text(f"WHO = 'the user project ({name})'\n")
+    code = (
+        "import sys\n"
+        f"sys.path[:0] = [{str(user)!r}, {str(site_dir)!r}]\n"
+        "import common, deploy\n"
+        "import moto_rl, moto_rl.common.config, moto_rl.deploy.cli\n"
+        "from moto_rl.common.config_loading import CONFIG_DIR, load_config\n"
+        "print(common.WHO, deploy.WHO, sep='\\n')\n"
+        "print(moto_rl.common.config.__file__, moto_rl.deploy.cli.__file__, CONFIG_DIR, sep='\\n')\n"
+        "print(len(moto_rl.__path__), load_config(['task=kitchen/mixed']).env.max_episode_steps, sep='\\n')\n"
+    )
+    # -S: no site-packages hooks, so this venv's editable install of the checkout cannot answer instead;
+    # its site-packages is appended by hand for the dependencies (omegaconf, ...)
+    deps = [p for p in sys.path if p.endswith("site-packages")]
+    code = code.replace("import common, deploy", f"sys.path += {deps!r}\nimport common, deploy", 1)
+    out = subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.split("\n")
+    assert lines[:2] == ["the user project (common)", "the user project (deploy)"]
+    assert all(line.startswith(str(site_dir / "moto_rl")) for line in lines[2:5]), lines  # the wheel's files
+    assert lines[5:7] == ["1", "280"]  # no checkout fallback on the package's path; presets found

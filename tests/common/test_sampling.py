@@ -3,7 +3,7 @@ probability 0, one-hot values with the gradient of the probabilities."""
 
 import torch
 
-from common.networks import sample_categorical, sample_onehot
+from moto_rl.common.networks import sample_categorical, sample_onehot
 
 
 def test_frequencies_match_the_probabilities():

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from common.config_loading import load_config
-from common.errors import UserError
-from common.tracking import Tracker
-from common.video import add_gif, encode_gif
+from moto_rl.common.config_loading import load_config
+from moto_rl.common.errors import UserError
+from moto_rl.common.tracking import Tracker
+from moto_rl.common.video import add_gif, encode_gif
 
 
 def frames(t=6, h=8, w=10):

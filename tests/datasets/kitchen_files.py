@@ -34,8 +34,8 @@ def kitchen_rollouts() -> KitchenRollouts:
     """Three random-action episodes. From step 3 on, episode 1 has partial's three BC objects in
     place (not slide cabinet) and episode 2 all four mixed objects: states written into the simulator,
     so the recorded obs, states and frames all agree."""
-    from common.config_loading import load_config
-    from common.envs import make_env
+    from moto_rl.common.config_loading import load_config
+    from moto_rl.common.envs import make_env
 
     env = make_env(load_config(["task=kitchen/mixed"]).env, seed=0)
     out = KitchenRollouts([], [], [], [], [])
@@ -123,8 +123,8 @@ def write_minari_kitchen(root, r: KitchenRollouts, monkeypatch) -> str:
 
 def live_frames(task: str, qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
     """Frames a fresh live env shows at these states."""
-    from common.config_loading import load_config
-    from common.envs import make_env
+    from moto_rl.common.config_loading import load_config
+    from moto_rl.common.envs import make_env
 
     env = make_env(load_config([f"task={task}"]).env, seed=0)
     try:

@@ -6,9 +6,9 @@ import h5py
 import numpy as np
 import pytest
 
-from common.errors import UserError
-from storage import TrajectoryStore
-from storage.datasets.d4rl_images import import_d4rl_images
+from moto_rl.common.errors import UserError
+from moto_rl.storage import TrajectoryStore
+from moto_rl.storage.datasets.d4rl_images import import_d4rl_images
 
 
 def _write(path, channels_first: bool = False, n: int = 10) -> np.ndarray:

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from kitchen_files import MIXED_ALL, PARTIAL_ONLY, STEPS, live_frames, write_d4rl_kitchen, write_minari_kitchen
 
-from common.envs.kitchen import goal_reached, split_state
-from common.errors import UserError
-from storage import TrajectoryStore, synthetic
-from storage.datasets.d4rl_kitchen import import_d4rl_kitchen
-from storage.datasets.minari_kitchen import import_minari_kitchen
+from moto_rl.common.envs.kitchen import goal_reached, split_state
+from moto_rl.common.errors import UserError
+from moto_rl.storage import TrajectoryStore, synthetic
+from moto_rl.storage.datasets.d4rl_kitchen import import_d4rl_kitchen
+from moto_rl.storage.datasets.minari_kitchen import import_minari_kitchen
 
 
 def _episodes(url):

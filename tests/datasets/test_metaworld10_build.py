@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 
-from deploy.cli import main as moto
-from storage import TrajectoryStore
+from moto_rl.deploy.cli import main as moto
+from moto_rl.storage import TrajectoryStore
 
 
 def test_build_two_tasks_table_and_resume(tmp_path, capsys):

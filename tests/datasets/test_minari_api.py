@@ -4,10 +4,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from common.errors import UserError
-from deploy.cli import main as moto
-from storage import TrajectoryStore
-from storage.datasets.minari_kitchen import import_minari_kitchen
+from moto_rl.common.errors import UserError
+from moto_rl.deploy.cli import main as moto
+from moto_rl.storage import TrajectoryStore
+from moto_rl.storage.datasets.minari_kitchen import import_minari_kitchen
 
 EPISODE_STEPS = 4
 
@@ -17,7 +17,7 @@ def collected(tmp_path, monkeypatch):
     """Two FrankaKitchen-v1 episodes of random actions recorded by minari.DataCollector under a tmp root."""
     import minari
 
-    import common.envs.robotics  # noqa: F401  (registers FrankaKitchen-v1, quietly)
+    import moto_rl.common.envs.robotics  # noqa: F401  (registers FrankaKitchen-v1, quietly)
 
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
     env = minari.DataCollector(gym.make("FrankaKitchen-v1", max_episode_steps=EPISODE_STEPS))

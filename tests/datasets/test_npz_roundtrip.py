@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from common.errors import UserError
-from deploy.cli import main as moto
-from storage import TrajectoryStore
-from storage.datasets.npz import import_npz
+from moto_rl.common.errors import UserError
+from moto_rl.deploy.cli import main as moto
+from moto_rl.storage import TrajectoryStore
+from moto_rl.storage.datasets.npz import import_npz
 
 
 def _dreamer_episode(rng: np.random.Generator, steps: int, terminal: bool) -> dict[str, np.ndarray]:

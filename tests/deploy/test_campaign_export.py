@@ -12,14 +12,14 @@ import pytest
 from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
-from common.errors import UserError
-from deploy.campaign import _Grid
-from deploy.campaign_export import export_run, exported_run, is_exported
-from deploy.campaign_report import write_report
-from deploy.campaign_spec import expand, load_spec
-from deploy.campaign_state import status_table
-from deploy.run_dir import RunDirectory
-from storage import TrajectoryStore, synthetic
+from moto_rl.common.errors import UserError
+from moto_rl.deploy.campaign.export import export_run, exported_run, is_exported
+from moto_rl.deploy.campaign.report import write_report
+from moto_rl.deploy.campaign.runner import _Grid
+from moto_rl.deploy.campaign.spec import expand, load_spec
+from moto_rl.deploy.campaign.state import status_table
+from moto_rl.deploy.run.run_dir import RunDirectory
+from moto_rl.storage import TrajectoryStore, synthetic
 
 SPEC = (
     "tasks: [metaworld/drawer-open]\nseeds: [0, 1]\nsizes: [tiny]\nablations: [full, no-bc]\n"
@@ -168,8 +168,8 @@ def test_git_does_not_ignore_an_exported_run():
 
 
 def test_kitchen_object_outcomes_count_every_object_beside_the_success_flag():
-    from common.episode import EpisodeMeta
-    from deploy.campaign_export import object_outcomes
+    from moto_rl.common.episode import EpisodeMeta
+    from moto_rl.deploy.campaign.export import object_outcomes
 
     objects = ("microwave", "kettle", "bottom burner", "light switch")
     three = dict.fromkeys(objects[:3], True) | {"light switch": False}

@@ -19,12 +19,12 @@ import pytest
 import ray
 from omegaconf import OmegaConf
 
-from deploy.campaign import _Grid, run_campaign
-from deploy.campaign_export import exported_run
-from deploy.campaign_spec import CampaignSpec, expand
-from deploy.campaign_state import read_events, run_progress, status_table
-from deploy.cli import main as cli_main
-from deploy.run_dir import RunDirectory
+from moto_rl.deploy.campaign.export import exported_run
+from moto_rl.deploy.campaign.runner import _Grid, run_campaign
+from moto_rl.deploy.campaign.spec import CampaignSpec, expand
+from moto_rl.deploy.campaign.state import read_events, run_progress, status_table
+from moto_rl.deploy.cli import main as cli_main
+from moto_rl.deploy.run.run_dir import RunDirectory
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -136,7 +136,7 @@ def test_campaign_killed_halfway_resumes_and_finishes_every_run_once(ray_session
         demos = json.loads((exported.path / "demos.json").read_text())
         assert (demos["demo_episodes"], demos["online_episodes"]) == (2, 6)
     assert _Grid(spec, tmp_path / "fresh-checkout", limit=1).todo == []
-    from storage import TrajectoryStore
+    from moto_rl.storage import TrajectoryStore
 
     store = TrajectoryStore.open(second.store_url(RunDirectory.open(second.path)[1]))
     online = [eid for eid in store.episode_ids() if store.meta(eid).source == "online"]

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from common.config_loading import load_config, save_config
-from deploy.campaign_report import main as report_main
-from deploy.campaign_report import write_report
-from deploy.campaign_results import bootstrap_mean, read_campaign
-from deploy.run_dir import RunDirectory
+from moto_rl.common.config_loading import load_config, save_config
+from moto_rl.deploy.campaign.report import main as report_main
+from moto_rl.deploy.campaign.report import write_report
+from moto_rl.deploy.campaign.results import bootstrap_mean, read_campaign
+from moto_rl.deploy.run.run_dir import RunDirectory
 
 TASKS = ["kitchen/mixed", "metaworld/drawer-open", "metaworld/plate-slide"]
 ABLATIONS = ["full", "no-unc", "dreamerv2"]
@@ -132,14 +132,14 @@ def test_bootstrap_interval_is_seeded_and_brackets_the_mean():
 
 
 def test_report_of_an_empty_folder_says_what_is_wrong(tmp_path):
-    from common.errors import UserError
+    from moto_rl.common.errors import UserError
 
     with pytest.raises(UserError, match="no run with an evaluation"):
         write_report(tmp_path)
 
 
 def test_success_curves_legend_names_every_method_even_if_the_first_task_lacks_some(tmp_path):
-    from deploy.campaign_report import plot_success_curves
+    from moto_rl.deploy.campaign.report import plot_success_curves
 
     root = tmp_path / "camp" / "runs"
     fake_run(root, "kitchen/mixed", "full", 0)  # the first panel: one method only
@@ -150,7 +150,7 @@ def test_success_curves_legend_names_every_method_even_if_the_first_task_lacks_s
 
 
 def test_ablation_plot_compares_methods_on_the_tasks_that_ran_them_all(tmp_path):
-    from deploy.campaign_report import plot_ablations
+    from moto_rl.deploy.campaign.report import plot_ablations
 
     root = tmp_path / "camp" / "runs"
     for task in TASKS:  # full MOTO everywhere, the ablations on drawer-open only
@@ -199,9 +199,9 @@ def curve_run(root, task, ablation, seed, finals, *, eval_episodes=0, returns=No
 
 
 def test_wilson_interval_of_one_success_in_five():
-    from deploy.campaign_results import wilson_interval
+    from moto_rl.deploy.campaign.results import wilson_interval
 
-    # the Wilson score interval (deploy/eval.py's formula); the exact Clopper-Pearson one would be 0.005-0.716
+    # the Wilson score interval (deploy/run/eval.py's formula); the exact Clopper-Pearson one would be 0.005-0.716
     low, high = wilson_interval(1, 5)
     assert low == pytest.approx(0.0362, abs=1e-4) and high == pytest.approx(0.6245, abs=1e-4)
     assert wilson_interval(0, 5) == (0.0, pytest.approx(0.4345, abs=1e-4))
@@ -239,7 +239,7 @@ def test_table_gives_successes_over_the_final_evaluations_episodes_and_their_wil
 
 
 def test_palette_gives_distinct_colours_for_many_series():
-    from deploy.campaign_report import method_colors, palette
+    from moto_rl.deploy.campaign.report import method_colors, palette
 
     for n in (4, 11, 12, 20, 25):
         assert len(set(palette(n))) == n
@@ -248,7 +248,7 @@ def test_palette_gives_distinct_colours_for_many_series():
 
 
 def test_a_zero_bar_is_drawn_and_every_method_is_in_the_legend(tmp_path):
-    from deploy.campaign_report import final_table, plot_final_success
+    from moto_rl.deploy.campaign.report import final_table, plot_final_success
 
     root = tmp_path / "camp" / "runs"
     for ablation, final in (("full", 0.4), ("no-unc", 0.0), ("no-bc", 0.0), ("dreamerv2", 0.2)):
@@ -270,7 +270,7 @@ def test_a_zero_bar_is_drawn_and_every_method_is_in_the_legend(tmp_path):
 def test_uncertainty_gap_correlation_ranks_ties_by_their_average(tmp_path):
     from scipy.stats import spearmanr
 
-    from deploy.campaign_report import gap_correlation, plot_uncertainty_gap
+    from moto_rl.deploy.campaign.report import gap_correlation, plot_uncertainty_gap
 
     root = tmp_path / "camp" / "runs"
     finals = [0.0, 0.0, 0.0, 0.0, 0.2, 0.0, 0.4, 0.0]  # gaps tie at 100, as in a study where little learns
@@ -289,7 +289,7 @@ def test_uncertainty_gap_correlation_ranks_ties_by_their_average(tmp_path):
 
 
 def test_no_ablation_figure_when_no_task_ran_two_methods(tmp_path):
-    from deploy.campaign_report import plot_ablations
+    from moto_rl.deploy.campaign.report import plot_ablations
 
     root = tmp_path / "camp" / "runs"
     curve_run(root, "metaworld/coffee-push", "full", 0, [0.0, 0.2])
@@ -305,7 +305,7 @@ def test_no_ablation_figure_when_no_task_ran_two_methods(tmp_path):
 
 
 def test_ablation_figure_has_one_panel_per_task(tmp_path):
-    from deploy.campaign_report import plot_ablations
+    from moto_rl.deploy.campaign.report import plot_ablations
 
     root = tmp_path / "camp" / "runs"
     for task in ("metaworld/drawer-open", "metaworld/window-open"):

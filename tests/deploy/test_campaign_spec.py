@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.campaign_spec import CampaignSpecError, expand, load_spec
+from moto_rl.deploy.campaign.spec import CampaignSpecError, expand, load_spec
 
 SPECS = sorted((Path(__file__).resolve().parents[2] / "configs" / "campaigns").glob("*.yaml"))
 

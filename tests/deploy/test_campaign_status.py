@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from common.errors import UserError
-from deploy.campaign import check_unchanged
-from deploy.campaign_spec import expand, load_spec
-from deploy.campaign_state import status_table, write_heartbeat
-from deploy.run_dir import RunDirectory
+from moto_rl.common.errors import UserError
+from moto_rl.deploy.campaign.runner import check_unchanged
+from moto_rl.deploy.campaign.spec import expand, load_spec
+from moto_rl.deploy.campaign.state import status_table, write_heartbeat
+from moto_rl.deploy.run.run_dir import RunDirectory
 
 SPEC = (
     "tasks: [metaworld/drawer-open]\nseeds: [0, 1, 2, 3]\nsizes: [tiny]\n"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.cli import main as moto
-from deploy.cli import version
+from moto_rl.deploy.cli import main as moto
+from moto_rl.deploy.cli import version
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +31,6 @@ def test_version_option_prints_it(capsys):
 
 def test_console_script_prints_it():
     script = Path(sys.executable).parent / "moto"
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "deploy.cli"]
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "moto_rl.deploy.cli"]
     out = subprocess.run([*cmd, "--version"], capture_output=True, text=True, timeout=120, check=True).stdout
     assert out.strip() == f"moto {pyproject_version()}"

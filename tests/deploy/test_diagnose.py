@@ -8,14 +8,14 @@ import math
 import numpy as np
 import torch
 
-from common.config_loading import load_config
-from deploy.campaign_report import write_report
-from deploy.diagnose import DIAGNOSIS_FILE, diagnose, format_diagnosis
-from deploy.run_dir import RunDirectory
-from learner.diagnostics import reward_prediction
-from learner.learner import Learner
-from learner.service import CHECKPOINT_FILE
-from storage import TrajectoryStore, synthetic
+from moto_rl.common.config_loading import load_config
+from moto_rl.deploy.campaign.report import write_report
+from moto_rl.deploy.run.diagnose import DIAGNOSIS_FILE, diagnose, format_diagnosis
+from moto_rl.deploy.run.run_dir import RunDirectory
+from moto_rl.learner.diagnostics import reward_prediction
+from moto_rl.learner.learner import Learner
+from moto_rl.learner.service import CHECKPOINT_FILE
+from moto_rl.storage import TrajectoryStore, synthetic
 
 
 def make_run(root):

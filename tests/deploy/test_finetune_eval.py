@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from common.episode import EpisodeStats
-from common.errors import UserError
-from deploy.cli import main as moto
-from deploy.eval import summarize, wilson_interval
-from storage import TrajectoryStore
-from storage.synthetic import episode
+from moto_rl.common.episode import EpisodeStats
+from moto_rl.common.errors import UserError
+from moto_rl.deploy.cli import main as moto
+from moto_rl.deploy.run.eval import summarize, wilson_interval
+from moto_rl.storage import TrajectoryStore
+from moto_rl.storage.synthetic import episode
 
 # one test trains through Ray; the module stays whole in the Ray lane (tests/conftest.py) so that
 # its `pretrained` fixture is built once
@@ -110,7 +110,7 @@ def test_eval_of_a_pretrain_checkpoint_writes_json_and_gifs(pretrained, capsys):
 
 
 def test_eval_rejects_what_is_not_a_checkpoint(tmp_path, capsys):
-    from deploy.checkpoints import resolve_checkpoint
+    from moto_rl.deploy.run.checkpoints import resolve_checkpoint
 
     assert moto(["eval", str(tmp_path / "nope")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
@@ -132,8 +132,8 @@ def test_init_from_with_another_size_fails_before_any_run_directory(pretrained, 
 
 
 def test_learner_service_starts_from_the_init_weights(pretrained):
-    from common.config_loading import load_config
-    from learner.service import LearnerService
+    from moto_rl.common.config_loading import load_config
+    from moto_rl.learner.service import LearnerService
 
     root, run_dir = pretrained
     cfg = load_config([*TINY, f"init_from={run_dir / 'learner.pt'}"])
@@ -183,7 +183,7 @@ def test_train_init_from_then_eval_the_run(pretrained, tmp_path):
     record = json.loads((run / "init_from.json").read_text())
     assert record["checkpoint"] == str((run_dir / "learner.pt").resolve()) and record["learner_step"] == 3
     assert len(record["sha256"]) == 64
-    from deploy.run_dir import RunDirectory
+    from moto_rl.deploy.run.run_dir import RunDirectory
 
     rd, cfg = RunDirectory.open(run)
     assert cfg.init_from == record["checkpoint"] and cfg.schedule.offline_steps == 0  # no second offline phase
@@ -212,7 +212,7 @@ def test_a_checkpoint_trained_on_a_gpu_evaluates_on_a_cpu_only_process(pretraine
     assert moto(["pretrain", str(root / "demos"), *TINY, "device=cuda", "--steps", "2", "--run-dir", str(gpu_run)]) == 0
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # the evaluating process sees no GPU at all
     out = subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "eval", str(gpu_run), "--episodes", "1", "--gifs", "0", "--json"],
+        [sys.executable, "-m", "moto_rl.deploy.cli", "eval", str(gpu_run), "--episodes", "1", "--gifs", "0", "--json"],
         capture_output=True,
         text=True,
         env=env,

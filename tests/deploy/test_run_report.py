@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from common.config_loading import load_config
-from deploy.report import plot_success_curve, rolling_mean
+from moto_rl.common.config_loading import load_config
+from moto_rl.deploy.run.summary import plot_success_curve, rolling_mean
 
 
 def test_rolling_mean_matches_a_plain_loop():

@@ -2,8 +2,8 @@
 rescale, a crash) is checked in tests/deploy/test_train_e2e.py; same counters after a kill and a
 resume in tests/deploy/test_train_sigkill.py."""
 
-from common.config import ScheduleConfig
-from deploy.schedule import Schedule
+from moto_rl.common.config import ScheduleConfig
+from moto_rl.deploy.run.schedule import Schedule
 
 
 def test_target_rounds_up_so_the_online_steps_are_all_done():

@@ -15,10 +15,10 @@ import pytest
 import ray
 import torch
 
-from common.config_loading import load_config
-from deploy.driver import Driver, evaluation_worker
-from deploy.run_dir import RunDirectory
-from storage import TrajectoryStore
+from moto_rl.common.config_loading import load_config
+from moto_rl.deploy.run.driver import Driver, evaluation_worker
+from moto_rl.deploy.run.run_dir import RunDirectory
+from moto_rl.storage import TrajectoryStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 DELAY = float(os.environ.get("MOTO_TEST_TRAIN_DELAY", "2.0"))  # s each learner result is held back (SlowTraining)
@@ -106,7 +106,7 @@ def checked_schedule(monkeypatch, envs_per_worker=1):
     runs ahead of the data (G updates per committed episode), the fleet never more than the backlog
     allows ahead of the learner, and the learner's own step count (train()'s result) is the driver's.
     Returns the patched record_episode and the peak backlog seen, in episodes not yet trained on."""
-    from deploy import schedule as schedule_module
+    from moto_rl.deploy.run import schedule as schedule_module
 
     cls = schedule_module.Schedule
     record_updates, record_episode = cls.record_updates, cls.record_episode
@@ -142,8 +142,8 @@ def checked_schedule(monkeypatch, envs_per_worker=1):
 
 
 def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_session, tmp_path, monkeypatch):
-    from actors import worker as worker_module
-    from deploy import fleet as fleet_module
+    from moto_rl.actors import worker as worker_module
+    from moto_rl.deploy.run import fleet as fleet_module
 
     def fleet_with_a_crashing_worker(cfg, store_url, board_name, n, max_restarts, first_index):
         # worker 0 dies (os._exit, like a segfault) in the middle of its second episode
@@ -213,7 +213,7 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
     assert "final success" in summary and run.summary_path.read_text() == summary
     assert "worker restarts        1  (and the evaluation worker 1x)" in summary
     # the summary says in what precision the learner ran: bf16 is automatic, so it depends on the CPU
-    from learner.precision import bf16_hardware
+    from moto_rl.learner.precision import bf16_hardware
 
     hardware = bf16_hardware(torch.device("cpu"))
     (line,) = [line for line in summary.splitlines() if line.strip().startswith("learner device ")]
@@ -222,8 +222,8 @@ def test_tiny_run_completes_offline_and_online_through_a_worker_crash(ray_sessio
 
 
 def test_scaling_a_live_run_up_and_down_keeps_the_ratio(ray_session, tmp_path, monkeypatch, caplog):
-    from deploy import schedule as schedule_module
-    from deploy.scale import request_scale
+    from moto_rl.deploy.run import schedule as schedule_module
+    from moto_rl.deploy.run.scale import request_scale
 
     overrides = tiny_overrides(tmp_path, "scaled") + [
         "workers.num_workers=1",

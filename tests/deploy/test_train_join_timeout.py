@@ -30,7 +30,7 @@ def _train(address: str, root: Path) -> tuple[int, str, float]:
     ]
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "deploy.cli", *args],
+        [sys.executable, "-m", "moto_rl.deploy.cli", *args],
         cwd=REPO,
         capture_output=True,
         text=True,

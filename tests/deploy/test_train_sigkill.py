@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import TrajectoryStore
+from moto_rl.storage import TrajectoryStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -47,7 +47,7 @@ def moto(args, root, log_name):
     env = dict(os.environ, MOTO_RAY_TMP=tempfile.mkdtemp(prefix="ray", dir="/tmp"))
     log = open(root / log_name, "wb")  # noqa: SIM115 (the child writes it; read on failure)
     return subprocess.Popen(
-        [sys.executable, "-m", "deploy.cli", *args],
+        [sys.executable, "-m", "moto_rl.deploy.cli", *args],
         cwd=Path(__file__).parents[2],
         env=env,
         stdout=log,

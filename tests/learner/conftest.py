@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from common.batch import Batch
-from common.config import MotoConfig
-from common.config_loading import load_config
-from common.episode import Episode, EpisodeMeta
+from moto_rl.common.batch import Batch
+from moto_rl.common.config import MotoConfig
+from moto_rl.common.config_loading import load_config
+from moto_rl.common.episode import Episode, EpisodeMeta
 
 ACTION_DIM = 3
 

@@ -6,12 +6,12 @@ import pytest
 import torch
 from conftest import ACTION_DIM, random_batch, tiny_config
 
-from common.config_loading import load_config
-from common.networks import PolicyNet, RSSMState
-from learner.actor_critic import ActorCritic, RealTransitions
-from learner.imagination import imagine
-from learner.learner import Learner, frozen
-from learner.returns import lambda_return, v_hat
+from moto_rl.common.config_loading import load_config
+from moto_rl.common.networks import PolicyNet, RSSMState
+from moto_rl.learner.actor_critic import ActorCritic, RealTransitions
+from moto_rl.learner.imagination import imagine
+from moto_rl.learner.learner import Learner, frozen
+from moto_rl.learner.returns import lambda_return, v_hat
 
 
 def _rollout(cfg, alpha=None, seed=0):

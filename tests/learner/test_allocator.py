@@ -31,7 +31,7 @@ libc = ctypes.CDLL("libc.so.6")
 libc.mallinfo2.restype = MallInfo2
 mode = sys.argv[1]
 if mode == "keep":
-    from learner.allocator import keep_freed_memory
+    from moto_rl.learner.allocator import keep_freed_memory
     assert keep_freed_memory() == ""
 x = torch.ones(64 * 2**20)  # 256 MiB
 alive = libc.mallinfo2()
@@ -66,9 +66,9 @@ def test_kept_memory_serves_the_block_from_the_heap_and_keeps_it_after_free():
 @pytest.mark.parametrize("keep", [True, False])
 def test_the_learner_applies_it_when_asked_and_by_default(keep, monkeypatch):
     # in-process with a spy: what keep_freed_memory does to malloc is the two tests above
-    from common.config import PerfConfig
-    from common.config_loading import load_config
-    from learner import learner as learner_module
+    from moto_rl.common.config import PerfConfig
+    from moto_rl.common.config_loading import load_config
+    from moto_rl.learner import learner as learner_module
 
     assert PerfConfig().keep_freed_memory is True
     calls = []

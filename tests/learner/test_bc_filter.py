@@ -3,8 +3,8 @@
 import torch
 from conftest import ACTION_DIM, random_batch, tiny_config
 
-from learner.actor_critic import RealTransitions
-from learner.learner import Learner
+from moto_rl.learner.actor_critic import RealTransitions
+from moto_rl.learner.learner import Learner
 
 
 def _setup(success: float):

@@ -10,11 +10,11 @@ import pytest
 import torch
 from conftest import ACTION_DIM, random_batch, tiny_config
 
-from common.networks import RSSMState, sample_onehot
-from learner.critics import CriticEnsemble
-from learner.imagination import pick_member
-from learner.learner import Learner
-from learner.returns import v_hat
+from moto_rl.common.networks import RSSMState, sample_onehot
+from moto_rl.learner.critics import CriticEnsemble
+from moto_rl.learner.imagination import pick_member
+from moto_rl.learner.learner import Learner
+from moto_rl.learner.returns import v_hat
 
 
 def test_batched_critics_match_separate_mlps_in_value_and_gradient():

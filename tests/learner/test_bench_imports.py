@@ -17,8 +17,8 @@ def test_learner_bench_and_cuda_test_fixtures_import_without_ray_zarr_or_simulat
     code = (
         f"import sys\nfor name in {ABSENT!r}: sys.modules[name] = None\n"
         "sys.path[:0] = ['tests', 'tests/learner']\n"
-        "import deploy.cli, deploy.bench, learner.bench, learner.learner, conftest\n"
-        "from deploy.cli import main\n"
+        "import moto_rl.deploy.cli, moto_rl.deploy.bench, moto_rl.learner.bench, moto_rl.learner.learner, conftest\n"
+        "from moto_rl.deploy.cli import main\n"
         "sys.exit(main(['bench', 'learner', '--size', 'tiny', '--quick', '--device', 'cpu', '--threads', '1',"
         " '--json']))\n"
     )

@@ -8,7 +8,7 @@ import argparse
 
 import pytest
 
-from learner import bench, imagination
+from moto_rl.learner import bench, imagination
 
 
 def _run(monkeypatch, starts: int) -> tuple[dict, dict, list[tuple[int, int, int]]]:
@@ -56,7 +56,7 @@ def test_default_is_equal_work_with_the_three_parts(monkeypatch):
     assert abs(result["world_model_s"] + result["behaviour_s"] - result["total_s"]) < 0.0021
     assert abs(result["imagination_s"] + result["actor_critic_s"] - result["behaviour_s"]) < 0.0021
     assert 0 < result["imagination_s"] < result["behaviour_s"]
-    # learner speed under its one name (learner.learner.LEARNER_SPEED), the inverse of the update time
+    # learner speed under its one name (moto_rl.learner.learner.LEARNER_SPEED), the inverse of the update time
     assert result["learner_steps_per_s"] == round(1.0 / seven.median("step"), 3)
     assert result["learner_steps_per_s"] == pytest.approx(1.0 / result["total_s"], rel=0.02)
     assert "train_steps_per_s" not in result

@@ -7,11 +7,11 @@ import torch
 import torch.nn.functional as F
 from conftest import ACTION_DIM, tiny_config
 
-from common.networks import PolicyNet, sample_onehot_and_index
-from learner.actor_critic import ActorCritic
-from learner.imagination import imagine
-from learner.onehot_linear import onehot_net, stoch_index
-from learner.world_model import WorldModel, categorical_kl
+from moto_rl.common.networks import PolicyNet, sample_onehot_and_index
+from moto_rl.learner.actor_critic import ActorCritic
+from moto_rl.learner.imagination import imagine
+from moto_rl.learner.onehot_linear import onehot_net, stoch_index
+from moto_rl.learner.world_model import WorldModel, categorical_kl
 
 BF16 = dict(device_type="cpu", dtype=torch.bfloat16)
 KITCHEN_VALUE = 250.0  # Kitchen's returns reach 4 / (1 - gamma) = 400; its values sit in the hundreds

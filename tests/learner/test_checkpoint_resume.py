@@ -3,8 +3,8 @@
 import pytest
 from conftest import ACTION_DIM, random_batch, tiny_config
 
-from common.config_loading import load_config
-from learner.learner import CheckpointMismatchError, Learner
+from moto_rl.common.config_loading import load_config
+from moto_rl.learner.learner import CheckpointMismatchError, Learner
 
 
 def test_resume_reproduces_next_step(tmp_path):
@@ -26,7 +26,7 @@ def test_resume_reproduces_next_step(tmp_path):
 def test_policy_weights_are_cpu_and_load_into_policy():
     import numpy as np
 
-    from common.policy import Policy
+    from moto_rl.common.policy import Policy
 
     cfg = tiny_config()
     learner = Learner(cfg, ACTION_DIM)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import ACTION_DIM, random_batch, tiny_config
 
-from learner.learner import Learner
+from moto_rl.learner.learner import Learner
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

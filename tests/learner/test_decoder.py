@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from learner.world_model import Decoder, conv_transpose2d_stride2_as_conv
+from moto_rl.learner.world_model import Decoder, conv_transpose2d_stride2_as_conv
 
 
 def reference_decode(decoder: Decoder, feat: torch.Tensor) -> torch.Tensor:

@@ -4,8 +4,8 @@ import numpy as np
 import torch
 from conftest import ACTION_DIM, random_batch, random_episode, tiny_config
 
-from learner.diagnostics import epsilon_u, log_diagnostics, open_loop_prediction, reward_prediction
-from learner.learner import Learner
+from moto_rl.learner.diagnostics import epsilon_u, log_diagnostics, open_loop_prediction, reward_prediction
+from moto_rl.learner.learner import Learner
 
 
 def test_open_loop_and_reward_prediction_shapes():

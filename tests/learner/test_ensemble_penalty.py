@@ -5,9 +5,9 @@ import pytest
 import torch
 from conftest import ACTION_DIM, random_batch, tiny_config
 
-from common.networks import RSSM, PolicyNet
-from learner.imagination import uncertainty_penalty
-from learner.world_model import WorldModel
+from moto_rl.common.networks import RSSM, PolicyNet
+from moto_rl.learner.imagination import uncertainty_penalty
+from moto_rl.learner.world_model import WorldModel
 
 
 def _rssm(members=7):
@@ -90,7 +90,7 @@ def test_selected_members_match_the_full_ensemble_in_value_and_gradient():
     """The ELBO evaluates only the member drawn per row; it must equal picking from all members."""
     import torch
 
-    from common.networks import PriorEnsemble
+    from moto_rl.common.networks import PriorEnsemble
 
     torch.manual_seed(0)
     ens = PriorEnsemble(deter=6, hidden=5, out=4, members=7)
@@ -109,7 +109,7 @@ def test_selected_members_match_the_full_ensemble_in_value_and_gradient():
 
 @pytest.mark.parametrize("reduce", ["mean", "max"])
 def test_fused_penalty_and_member_pick_match_the_separate_functions(reduce):
-    from learner.imagination import penalty_and_member, pick_member
+    from moto_rl.learner.imagination import penalty_and_member, pick_member
 
     torch.manual_seed(2)
     logits = torch.randn(7, 9, 4, 5, dtype=torch.float64)

@@ -3,10 +3,10 @@
 import torch
 from conftest import ACTION_DIM, random_batch, tiny_config
 
-from common.networks import RSSMState
-from learner.actor_critic import RealTransitions
-from learner.imagination import imagine
-from learner.learner import Learner, frozen
+from moto_rl.common.networks import RSSMState
+from moto_rl.learner.actor_critic import RealTransitions
+from moto_rl.learner.imagination import imagine
+from moto_rl.learner.learner import Learner, frozen
 
 
 def _snapshot(module):

@@ -9,7 +9,7 @@ import ray
 import torch
 from conftest import tiny_config
 
-from learner.service import learner_threads
+from moto_rl.learner.service import learner_threads
 
 
 def test_offline_takes_every_core_and_settings_win():

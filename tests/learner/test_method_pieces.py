@@ -11,11 +11,11 @@ import pytest
 import torch
 from conftest import ACTION_DIM, random_batch, random_episode, tiny_config
 
-from common.episode import Episode
-from common.networks import RSSMState
-from learner.diagnostics import open_loop_prediction, reward_prediction
-from learner.imagination import imagine
-from learner.learner import Learner
+from moto_rl.common.episode import Episode
+from moto_rl.common.networks import RSSMState
+from moto_rl.learner.diagnostics import open_loop_prediction, reward_prediction
+from moto_rl.learner.imagination import imagine
+from moto_rl.learner.learner import Learner
 
 
 def critic_params(learner: Learner, target: bool) -> list[torch.Tensor]:

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from learner.critics import CriticEnsemble
-from learner.onehot_linear import lookup_weights, onehot_feat_linear, onehot_linear, onehot_net, stoch_index
+from moto_rl.learner.critics import CriticEnsemble
+from moto_rl.learner.onehot_linear import lookup_weights, onehot_feat_linear, onehot_linear, onehot_net, stoch_index
 
 D, S, C, OUT = 5, 4, 3, 7
 
@@ -109,7 +109,7 @@ def test_lookup_weights_of_a_linear_give_its_output_and_gradients():
 
 def test_a_network_whose_first_layer_reads_rows_matches_the_network():
     # onehot_net runs the rest of the Sequential after the lookup layer (here two more layers)
-    from common.networks import mlp
+    from moto_rl.common.networks import mlp
 
     torch.manual_seed(9)
     net = mlp(D + S * C, OUT, 6, 2)
@@ -127,9 +127,9 @@ def test_imagination_with_row_lookups_matches_the_dense_rollout():
     # same draws, same trajectory, and the same actor gradient through the dynamics, with or without lookups
     from conftest import ACTION_DIM, tiny_config
 
-    from common.networks import RSSMState
-    from learner.imagination import imagine
-    from learner.learner import Learner
+    from moto_rl.common.networks import RSSMState
+    from moto_rl.learner.imagination import imagine
+    from moto_rl.learner.learner import Learner
 
     learner = Learner(tiny_config(), ACTION_DIM, device="cpu")
     wm, actor = learner.world_model, learner.agent.actor

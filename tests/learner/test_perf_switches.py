@@ -7,8 +7,8 @@ import pytest
 import torch
 from conftest import ACTION_DIM, random_batch, tiny_config
 
-from learner.imagination import imagine_step
-from learner.learner import Learner
+from moto_rl.learner.imagination import imagine_step
+from moto_rl.learner.learner import Learner
 
 KEYS = ("model/loss", "model/image_mse", "model/reward_mse", "critic/loss", "actor/loss")
 
@@ -75,9 +75,9 @@ def test_compile_wraps_the_recurrent_cells_and_trains(monkeypatch, baseline):
 
 
 def test_compile_on_cpu_without_a_compiler_is_a_clear_error(monkeypatch):
-    from common.errors import UserError
+    from moto_rl.common.errors import UserError
 
-    monkeypatch.setattr("learner.learner.shutil.which", lambda name: None)
+    monkeypatch.setattr("moto_rl.learner.learner.shutil.which", lambda name: None)
     with pytest.raises(UserError, match=r"needs a C\+\+ compiler.*perf.compile=false"):
         Learner(tiny_config("perf.compile=true"), ACTION_DIM, device="cpu")
 
@@ -99,7 +99,7 @@ def test_automatic_bf16_is_on_exactly_where_the_cpu_computes_bf16(monkeypatch, s
 
 
 def test_the_default_config_leaves_bf16_to_the_hardware():
-    from common.config_loading import load_config
+    from moto_rl.common.config_loading import load_config
 
     assert load_config([]).perf.amp_bf16 is None
 
@@ -107,7 +107,7 @@ def test_the_default_config_leaves_bf16_to_the_hardware():
 @pytest.mark.parametrize("on", [True, False])
 def test_onehot_rows_switch_decides_the_first_layers_path(monkeypatch, on):
     # the match above would also hold if the switch did nothing: count the row-lookup layers it runs
-    from learner import onehot_linear
+    from moto_rl.learner import onehot_linear
 
     calls = []
     real = onehot_linear._OneHotLinear.apply

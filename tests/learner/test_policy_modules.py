@@ -5,9 +5,9 @@ import numpy as np
 import torch
 from conftest import ACTION_DIM, random_batch, tiny_config
 
-from common.networks import RSSMState
-from common.policy import Policy
-from learner.learner import Learner
+from moto_rl.common.networks import RSSMState
+from moto_rl.common.policy import Policy
+from moto_rl.learner.learner import Learner
 
 
 def _ids(params) -> list[int]:

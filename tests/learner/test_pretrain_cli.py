@@ -7,10 +7,10 @@ from pathlib import Path
 import torch
 from conftest import tiny_config
 
-from common.config_loading import load_config_file
-from learner.learner import Learner
-from storage import TrajectoryStore
-from storage.synthetic import episode
+from moto_rl.common.config_loading import load_config_file
+from moto_rl.learner.learner import Learner
+from moto_rl.storage import TrajectoryStore
+from moto_rl.storage.synthetic import episode
 
 MOTO = Path(sys.executable).with_name("moto")  # the installed command, wherever the CLI code lives
 TINY = [
@@ -64,7 +64,7 @@ def test_pretrain_command_on_a_missing_store_says_so(tmp_path):
 def test_checkpoint_file_finds_the_name_older_pretrain_runs_wrote(tmp_path):
     import pytest
 
-    from learner.service import checkpoint_file
+    from moto_rl.learner.service import checkpoint_file
 
     with pytest.raises(FileNotFoundError, match="neither learner.pt nor checkpoint.pt"):
         checkpoint_file(tmp_path)

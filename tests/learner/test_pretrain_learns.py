@@ -43,12 +43,12 @@ import numpy as np
 import pytest
 import torch
 
-from actors.collect import collect_demos
-from common.config_loading import load_config
-from learner import diagnostics
-from learner.diagnostics import reward_mse_ratio, reward_prediction
-from learner.learner import Learner
-from storage import Sampler, TrajectoryStore
+from moto_rl.actors.collect import collect_demos
+from moto_rl.common.config_loading import load_config
+from moto_rl.learner import diagnostics
+from moto_rl.learner.diagnostics import reward_mse_ratio, reward_prediction
+from moto_rl.learner.learner import Learner
+from moto_rl.storage import Sampler, TrajectoryStore
 
 pytestmark = pytest.mark.slow
 

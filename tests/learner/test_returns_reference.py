@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from learner.returns import lambda_return, v_hat, value_k
+from moto_rl.learner.returns import lambda_return, v_hat, value_k
 
 
 def ref_vk(r, v0, t, k, gamma):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
-from learner.service import LearnerService
-from storage import TrajectoryStore, synthetic
+from moto_rl.learner.service import LearnerService
+from moto_rl.storage import TrajectoryStore, synthetic
 
 NEW_TAG = 5.0  # synthetic rewards are tag + t/1000: old episodes < 2, the new one >= 5
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from conftest import ACTION_DIM, random_batch, tiny_config
 
-from learner.learner import Learner
+from moto_rl.learner.learner import Learner
 
 
 @pytest.mark.parametrize("channels_last", ["true", "false"])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from storage import Sampler, StoreError, TrajectoryStore, synthetic
+from moto_rl.storage import Sampler, StoreError, TrajectoryStore, synthetic
 
 
 def fill(tmp_path, lengths, success=(), offline=()):

@@ -1,7 +1,7 @@
 """`moto store info|verify|fsck` through the real CLI parser."""
 
-from deploy.cli import main as moto
-from storage import TrajectoryStore, synthetic
+from moto_rl.deploy.cli import main as moto
+from moto_rl.storage import TrajectoryStore, synthetic
 
 
 def test_info_verify_fsck(tmp_path, capsys):

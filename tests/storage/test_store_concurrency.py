@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from storage import StoreError, TrajectoryStore, synthetic
+from moto_rl.storage import StoreError, TrajectoryStore, synthetic
 
 WRITERS, PER_WRITER = 4, 25
 

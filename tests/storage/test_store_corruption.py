@@ -4,8 +4,8 @@ import logging
 
 import pytest
 
-from deploy.cli import main as moto
-from storage import CorruptEpisode, Sampler, TrajectoryStore, synthetic
+from moto_rl.deploy.cli import main as moto
+from moto_rl.storage import CorruptEpisode, Sampler, TrajectoryStore, synthetic
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_flipped_bytes_in_a_chunk_are_reported_everywhere(store_with_three, capl
     assert moto(["store", "verify", str(root)]) == 1
     assert ids[1] in capsys.readouterr().out
 
-    with caplog.at_level(logging.WARNING, logger="storage.sampler"):
+    with caplog.at_level(logging.WARNING, logger="moto_rl.storage.sampler"):
         sampler = Sampler(store, batch_size=4, seq_len=5, prefetch=0, refresh_seconds=0)
     assert sampler.corrupt_episodes == [ids[1]]
     assert sampler.num_episodes == 2 and ids[1] in caplog.text and "CORRUPT" in caplog.text

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import zarr
 
-from storage import CorruptEpisode, StoreError, TrajectoryStore, synthetic
-from storage import format as fmt
+from moto_rl.storage import CorruptEpisode, StoreError, TrajectoryStore, synthetic
+from moto_rl.storage import format as fmt
 
 
 def small(seed: int, **kw):

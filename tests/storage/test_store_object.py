@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 # not Sampler here: it needs torch, and the spawned writers import this module
-from storage import StoreError, TrajectoryStore, synthetic
+from moto_rl.storage import StoreError, TrajectoryStore, synthetic
 
 REPO = Path(__file__).resolve().parents[2]
 WRITERS, PER_WRITER = 4, 6
@@ -180,7 +180,7 @@ def test_four_writers_one_sigkilled(object_store):
             episode.image, synthetic.frames(episode.length, episode.image.shape[1], episode.meta.seed)
         )
 
-    cli = [sys.executable, "-m", "deploy.cli", "store"]
+    cli = [sys.executable, "-m", "moto_rl.deploy.cli", "store"]
     verify = subprocess.run([*cli, "verify", url], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert f"{len(ids)} committed episodes checked, 0 problem(s)" in verify.stdout
@@ -201,7 +201,7 @@ def test_four_writers_one_sigkilled(object_store):
 
 
 def test_sampler_sees_new_episodes(object_store):
-    from storage import Sampler
+    from moto_rl.storage import Sampler
 
     url = object_store.url("sampler/store")
     store = TrajectoryStore.open(url, create=True)
@@ -248,7 +248,7 @@ def test_tiny_train_with_its_store_on_the_server(object_store, tmp_path):
     # os.environ holds the server's settings: the driver, its local Ray and the actors inherit them
     env = dict(os.environ, MOTO_RAY_TMP=tempfile.mkdtemp(prefix="ray", dir="/tmp"))
     done = subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "train", *overrides],
+        [sys.executable, "-m", "moto_rl.deploy.cli", "train", *overrides],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -269,7 +269,7 @@ def test_this_project_and_the_aws_mocking_server_install_side_by_side():
     from importlib.metadata import distribution
 
     scripts = {e.name: e.value for e in distribution("moto-rl").entry_points if e.group == "console_scripts"}
-    assert scripts == {"moto": "deploy.cli:main"}
+    assert scripts == {"moto": "moto_rl.deploy.cli:main"}
     import moto.server  # the AWS package; our packages are common/storage/learner/actors/deploy
 
     assert int(moto.__version__.split(".")[0]) >= 5 and hasattr(moto.server, "ThreadedMotoServer")

@@ -23,18 +23,18 @@ from pathlib import Path
 
 import numpy as np
 
-from common.config_loading import load_config_file
-from common.episode import EpisodeMeta
-from common.errors import UserError
-from deploy.run_dir import RunDirectory
-from storage import TrajectoryStore
+from moto_rl.common.config_loading import load_config_file
+from moto_rl.common.episode import EpisodeMeta
+from moto_rl.common.errors import UserError
+from moto_rl.deploy.run.run_dir import RunDirectory
+from moto_rl.storage import TrajectoryStore
 
 DIAGNOSIS_FILE = "diagnosis.json"
 MAX_EPISODES = 10  # demos and online episodes looked at (the latest online ones)
 
 
 def _open_loop_error(wm, episode, context: int = 5) -> tuple[float, float]:
-    from learner.diagnostics import open_loop_prediction
+    from moto_rl.learner.diagnostics import open_loop_prediction
 
     video = open_loop_prediction(wm, episode, context=context)  # (T, H, 3W, 3): truth | model | error
     error = video[:, :, 2 * video.shape[2] // 3 :].astype(np.float32)
@@ -57,9 +57,9 @@ def diagnose(run_path: str | Path) -> dict:
     """The figures of the module docstring for the run at ``run_path``; also written to diagnosis.json."""
     import torch
 
-    from common.tasks import task_spec
-    from deploy.checkpoints import load_policy_learner, resolve_checkpoint
-    from learner.diagnostics import expert_log_likelihoods, reward_mse_ratio, reward_prediction
+    from moto_rl.common.tasks import task_spec
+    from moto_rl.deploy.run.checkpoints import load_policy_learner, resolve_checkpoint
+    from moto_rl.learner.diagnostics import expert_log_likelihoods, reward_mse_ratio, reward_prediction
 
     run, cfg = RunDirectory.open(run_path)
     source = resolve_checkpoint(run.path)
