@@ -22,7 +22,7 @@ Usage (from the repo root), one (size, task) per call, rows appended to --out:
 
 ``--minutes M`` stops training after M minutes of training wall time (measurements not counted) even
 before --steps; the last row says how many steps were done. Extra ``key=value`` arguments are config
-overrides. The demos store is ``<demos>/<task with / as ->`` (``deploy.demos.ensure_demos`` makes it).
+overrides. The demos store is ``<demos>/<task with / as ->``, as ``ensure_demos`` (deploy/) makes it.
 """
 
 from __future__ import annotations
@@ -30,13 +30,15 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import sys
 import time
 
 import torch
 
+sys.path.insert(0, os.getcwd())  # the repo root (run from there), whether or not moto is installed
+
 from common.config_loading import load_config
 from common.networks import RSSMState
-from deploy.demos import demo_store_url, task_demo_ids
 from learner import diagnostics
 from learner.diagnostics import epsilon_u, posterior
 from learner.imagination import imagine, uncertainty_penalty
@@ -114,8 +116,8 @@ def main() -> None:
     torch.set_num_interop_threads(1)
     cfg = load_config([f"size={args.size}", f"task={args.task}", "perf.amp_bf16=false", "perf.torch_threads=1",
                        "perf.offline_torch_threads=1", "device=cpu", *args.overrides])
-    store = TrajectoryStore.open(demo_store_url(args.demos, args.task), create=False)
-    episodes = [store.read(eid) for eid in task_demo_ids(store, args.task)]
+    store = TrajectoryStore.open(f"{args.demos.rstrip('/')}/{args.task.replace('/', '-')}", create=False)
+    episodes = [store.read(eid) for eid in store.episode_ids() if store.meta(eid).task == args.task]
     true_reward = float(sum(e.reward[1:].sum() for e in episodes) / sum(len(e.reward) - 1 for e in episodes))
     learner = Learner(cfg, int(episodes[0].action.shape[-1]), device="cpu")
     points = {int(s) for s in args.measure_at.split(",") if s}
