@@ -35,15 +35,15 @@ import time
 
 import torch
 
-sys.path.insert(0, os.getcwd())  # the repo root (run from there), whether or not moto is installed
+sys.path.insert(0, os.getcwd())  # the repo root (run from there): moto_rl finds its folders there uninstalled
 
-from common.config_loading import load_config
-from common.networks import RSSMState
-from learner import diagnostics
-from learner.diagnostics import epsilon_u, posterior
-from learner.imagination import imagine, uncertainty_penalty
-from learner.learner import Learner
-from storage import Sampler, TrajectoryStore
+from moto_rl.common.config_loading import load_config
+from moto_rl.common.networks import RSSMState
+from moto_rl.learner import diagnostics
+from moto_rl.learner.diagnostics import epsilon_u, posterior
+from moto_rl.learner.imagination import imagine, uncertainty_penalty
+from moto_rl.learner.learner import Learner
+from moto_rl.storage import Sampler, TrajectoryStore
 
 COLUMNS = ["size", "task", "steps", "point", "epsilon_u_expert", "u_imagined", "reward_imagined",
            "penalised_reward", "ratio", "alpha_u_imagined", "sign", "u_random_actions", "reward_expert_head",
