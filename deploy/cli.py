@@ -120,6 +120,10 @@ def _datasets_build(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.format == "policy":
+        from moto_rl.deploy.run.export_policy import main
+
+        return int(main(args) or 0)
     from moto_rl.storage.datasets.cli import export
 
     return int(export(args) or 0)
@@ -257,10 +261,19 @@ def _add_data_commands(sub) -> None:
     p.add_argument("--task", default=None, help="task id, e.g. kitchen/mixed (kitchen rewards are recomputed for it)")
     p.set_defaults(func=_import)
 
-    p = sub.add_parser("export", help="export a store's episodes (npz: one Dreamer-style .npz per episode)")
-    p.add_argument("format", choices=["npz"])
-    p.add_argument("store", help="store URL")
-    p.add_argument("dir", help="output folder")
+    p = sub.add_parser(
+        "export",
+        help="export a store's episodes (npz: one Dreamer-style .npz per episode) or a trained policy "
+        "(policy: safetensors + JSON, loaded with moto_rl.common.policy_export.load_policy)",
+    )
+    p.add_argument("format", choices=["npz", "policy"])
+    p.add_argument(
+        "store",
+        metavar="SOURCE",
+        help="npz: a store URL; policy: a run directory, a `moto pretrain` output or a checkpoint",
+    )
+    p.add_argument("dir", metavar="OUT", help="output folder")
+    p.add_argument("--force", action="store_true", help="policy: write into OUT even if it is not empty")
     p.set_defaults(func=_export)
 
 
