@@ -18,7 +18,7 @@ export MUJOCO_GL ?= egl
 # venv takes 50 s).
 MOTO   := env -u PYTHONDONTWRITEBYTECODE $(BIN)/moto
 
-.PHONY: install run test bench study lint clean
+.PHONY: install run test test-fast bench study lint clean
 
 # torch comes through pip, which finds a machine's local wheels (pip.conf's find-links); the ~170 other
 # packages through uv, which fetches and unpacks in parallel: 6 s against pip's 32 s on 2 cores (the
@@ -63,6 +63,11 @@ TEST_WORKERS ?= 2
 
 test: install $(COMPILED)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=20 tests $(ARGS)
+
+# The edit-test loop: every test but those that start Ray (marked `ray`) or run end to end (`slow`),
+# on the same two workers, each module whole.
+test-fast: install $(COMPILED)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not ray and not slow" --durations=10 tests $(ARGS)
 
 bench: install
 	@mkdir -p bench/results

@@ -1,7 +1,9 @@
 """Test-wide settings (headless rendering, CPU only, small thread counts: CI has 2 cores) and the Ray lane."""
 
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -12,12 +14,6 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 # Ray 2.60's `ray start --head` turns on token auth; a later in-process head of another test then
 # disagrees with its own GCS about the mode. Every test cluster listens on 127.0.0.1 only: no auth.
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "ray: starts Ray (in-process, a simulated cluster or a `moto train` process); run one at a time"
-    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -57,3 +53,26 @@ def _ray_only_in_the_ray_lane(request):
     yield
     if request.node.get_closest_marker("ray") is None and not already and _ray_running():
         pytest.fail(f"{request.node.nodeid} started Ray: mark it @pytest.mark.ray (tests/conftest.py)", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def ray_session(request):
+    """Ray in this process for one test module (mark the module ``ray``): ``RAY_CPUS`` of the module's
+    CPUs (default 4), bound to 127.0.0.1, workers rendering with this process's MUJOCO_GL, and a short
+    temp dir (Ray's socket paths have a length limit) that is removed afterwards."""
+    import ray
+
+    tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    ray.init(
+        num_cpus=getattr(request.module, "RAY_CPUS", 4),
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        _temp_dir=tmp,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}},
+    )
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)

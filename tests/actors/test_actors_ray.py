@@ -1,8 +1,5 @@
 """Ray workers: two write to one store with weights from a WeightBoard; a crash leaves no partial episode."""
 
-import shutil
-import tempfile
-
 import pytest
 import ray
 import torch
@@ -17,15 +14,7 @@ from moto_rl.storage import TrajectoryStore
 STEPS = 10
 
 pytestmark = pytest.mark.ray
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    tmp = tempfile.mkdtemp(prefix="ra", dir="/tmp")  # short: Ray's socket paths have a length limit
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=tmp)
-    yield
-    ray.shutdown()
-    shutil.rmtree(tmp, ignore_errors=True)
+RAY_CPUS = 2  # ray_session (tests/conftest.py)
 
 
 def _cfg():

@@ -17,7 +17,7 @@ import time
 import psutil
 import pytest
 import ray
-from conftest import REPO, TINY, alive_actors, moto, short_ray_tmp, tail, wait_for
+from helpers.cluster import REPO, TINY, alive_actors, moto, short_ray_tmp, tail, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.timeout(600)]
 

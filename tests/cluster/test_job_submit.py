@@ -11,7 +11,7 @@ import time
 
 import pytest
 import ray
-from conftest import FAST_FAILURE_DETECTION, REPO, TINY, add_node, short_ray_tmp
+from helpers.cluster import FAST_FAILURE_DETECTION, REPO, TINY, add_node, short_ray_tmp
 from ray.cluster_utils import Cluster
 
 from moto_rl.storage import TrajectoryStore

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import ray
-from conftest import TINY, add_node, alive_actors, connect, moto, tail, wait_for
+from helpers.cluster import TINY, add_node, alive_actors, connect, moto, tail, wait_for
 
 from moto_rl.deploy.run.placement import _visible_everywhere, alive_nodes
 from moto_rl.storage import TrajectoryStore

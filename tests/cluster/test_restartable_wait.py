@@ -12,7 +12,7 @@ import time
 
 import pytest
 import ray
-from conftest import connect
+from helpers.cluster import connect
 
 from moto_rl.actors.worker import wait_until_ready
 from moto_rl.common.errors import UserError

@@ -102,7 +102,7 @@ def test_a_failed_start_is_discarded_but_a_run_with_a_checkpoint_is_kept(tmp_pat
 
 
 def test_ray_failing_to_start_leaves_no_run_directory(tmp_path, capsys, monkeypatch):
-    def timed_out(cfg):
+    def timed_out(cfg, on_give_up=None):
         raise Exception("The current node timed out during startup.")
 
     monkeypatch.setattr("moto_rl.deploy.run.train.init_ray", timed_out)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-from kitchen_files import MIXED_ALL, PARTIAL_ONLY, STEPS, live_frames, write_d4rl_kitchen, write_minari_kitchen
+from helpers.kitchen_files import MIXED_ALL, PARTIAL_ONLY, STEPS, live_frames, write_d4rl_kitchen, write_minari_kitchen
 
 from moto_rl.common.envs.kitchen import goal_reached, split_state
 from moto_rl.common.errors import UserError

@@ -9,14 +9,12 @@ local Ray gets 6 for two concurrent runs; fewer could leave both runs half-place
 
 import csv
 import json
-import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
-import ray
+from helpers.smoke import SMOKE_OVERRIDES
 from omegaconf import OmegaConf
 
 from moto_rl.deploy.campaign.export import exported_run
@@ -27,27 +25,22 @@ from moto_rl.deploy.cli import main as cli_main
 from moto_rl.deploy.run.run_dir import RunDirectory
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
+RAY_CPUS = 6  # ray_session (tests/conftest.py): two runs at once
 
 
 def tiny_spec(root) -> CampaignSpec:
     # the same short schedule as tests/deploy/test_train_e2e.py, one rollout worker per run
     overrides = [
+        *SMOKE_OVERRIDES,
         "logging.log_every=5",
         "logging.diagnostics_every=1000",
-        "env.max_episode_steps=10",
         "workers.num_workers=1",
         "schedule.offline_steps=20",
-        "schedule.updates_per_episode=2",
         "schedule.online_steps=12",
         "schedule.eval_every_episodes=3",
         "schedule.eval_episodes=1",
         "schedule.checkpoint_every=10",
-        "schedule.demo_episodes=2",
         f"storage.offline_url={root}/demos",
-        "algo.batch_size=4",
-        "algo.seq_len=8",
-        "algo.agent_batch=16",
-        "algo.imag_horizon=3",
     ]
     return CampaignSpec(
         tasks=["metaworld/drawer-open"],
@@ -59,19 +52,6 @@ def tiny_spec(root) -> CampaignSpec:
         name="tiny",
         results_dir=str(root / "results"),
     )
-
-
-@pytest.fixture
-def ray_session():
-    ray.init(
-        num_cpus=6,
-        include_dashboard=False,
-        _temp_dir=tempfile.mkdtemp(prefix="ray", dir="/tmp"),
-        log_to_driver=False,
-        runtime_env={"env_vars": {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}},
-    )
-    yield
-    ray.shutdown()
 
 
 def test_campaign_killed_halfway_resumes_and_finishes_every_run_once(ray_session, tmp_path, capsys):

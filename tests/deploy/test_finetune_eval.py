@@ -6,7 +6,6 @@ online phase with Ray (one worker, 10-step episodes) so the module stays around 
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from moto_rl.storage.synthetic import episode
 # one test trains through Ray; the module stays whole in the Ray lane (tests/conftest.py) so that
 # its `pretrained` fixture is built once
 pytestmark = pytest.mark.ray
+RAY_CPUS = 3  # ray_session (tests/conftest.py)
 
 TINY = [
     "size=tiny",
@@ -149,36 +149,23 @@ def test_learner_service_starts_from_the_init_weights(pretrained):
 
 
 @pytest.mark.slow
-def test_train_init_from_then_eval_the_run(pretrained, tmp_path):
-    import ray
-
+def test_train_init_from_then_eval_the_run(pretrained, ray_session, tmp_path):
     root, run_dir = pretrained
-    ray.init(
-        num_cpus=3,
-        include_dashboard=False,
-        _node_ip_address="127.0.0.1",
-        _temp_dir=tempfile.mkdtemp(prefix="ray", dir="/tmp"),
-        log_to_driver=False,
-        runtime_env={"env_vars": {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}},
-    )
-    try:
-        overrides = [
-            *TINY,
-            f"init_from={run_dir}",
-            "run_name=ft",
-            f"logging.root={tmp_path}",
-            "workers.num_workers=1",
-            f"storage.offline_url={root / 'demos'}",
-            "schedule.demo_episodes=3",
-            "schedule.online_steps=4",
-            "schedule.updates_per_episode=2",
-            "schedule.eval_every_episodes=2",
-            "schedule.eval_episodes=1",
-            "schedule.checkpoint_every=2",
-        ]
-        assert moto(["train", *overrides]) == 0
-    finally:
-        ray.shutdown()
+    overrides = [
+        *TINY,
+        f"init_from={run_dir}",
+        "run_name=ft",
+        f"logging.root={tmp_path}",
+        "workers.num_workers=1",
+        f"storage.offline_url={root / 'demos'}",
+        "schedule.demo_episodes=3",
+        "schedule.online_steps=4",
+        "schedule.updates_per_episode=2",
+        "schedule.eval_every_episodes=2",
+        "schedule.eval_episodes=1",
+        "schedule.checkpoint_every=2",
+    ]
+    assert moto(["train", *overrides]) == 0
     run = tmp_path / "ft"
     record = json.loads((run / "init_from.json").read_text())
     assert record["checkpoint"] == str((run_dir / "learner.pt").resolve()) and record["learner_step"] == 3

@@ -8,12 +8,12 @@ tests/deploy/test_train_sigkill.py.
 import logging
 import math
 import os
-import tempfile
 import time
 
 import pytest
 import ray
 import torch
+from helpers.smoke import smoke_run
 
 from moto_rl.common.config_loading import load_config
 from moto_rl.deploy.run.driver import Driver, evaluation_worker
@@ -25,42 +25,19 @@ DELAY = float(os.environ.get("MOTO_TEST_TRAIN_DELAY", "2.0"))  # s each learner 
 
 
 def tiny_overrides(root, name):
-    return [
-        "size=tiny",
-        "seed=0",
+    return smoke_run(
         f"run_name={name}",
         f"logging.root={root}",
-        "logging.progress=false",
         "logging.log_every=5",
         "logging.diagnostics_every=20",
-        "env.max_episode_steps=10",
         "workers.num_workers=2",
         "schedule.offline_steps=20",
-        "schedule.updates_per_episode=2",
         "schedule.online_steps=12",
         "schedule.eval_every_episodes=3",
         "schedule.eval_episodes=1",
         "schedule.checkpoint_every=10",
-        "schedule.demo_episodes=2",
         f"storage.offline_url={root}/demos",
-        "algo.batch_size=4",
-        "algo.seq_len=8",
-        "algo.agent_batch=16",
-        "algo.imag_horizon=3",
-    ]
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    ray.init(
-        num_cpus=4,
-        include_dashboard=False,
-        _temp_dir=tempfile.mkdtemp(prefix="ray", dir="/tmp"),
-        log_to_driver=False,
-        runtime_env={"env_vars": {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}},
     )
-    yield
-    ray.shutdown()
 
 
 def online_episodes(store_url):

@@ -16,30 +16,21 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.smoke import smoke_run
 
 from moto_rl.storage import TrajectoryStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
-OVERRIDES = [
-    "size=tiny",
-    "seed=0",
+OVERRIDES = smoke_run(
     "run_name=killed",
-    "logging.progress=false",
     "logging.diagnostics_every=0",
-    "env.max_episode_steps=10",
     "workers.num_workers=2",
     "schedule.offline_steps=20",
-    "schedule.updates_per_episode=2",
     "schedule.online_steps=30",
     "schedule.eval_every_episodes=0",
     "schedule.checkpoint_every=4",
-    "schedule.demo_episodes=2",
-    "algo.batch_size=4",
-    "algo.seq_len=8",
-    "algo.agent_batch=16",
-    "algo.imag_horizon=3",
-]
+)
 
 
 def moto(args, root, log_name):

@@ -1,7 +1,7 @@
 """Filtered BC: L_pi_reg = - mean log pi(a | s) * f."""
 
 import torch
-from conftest import ACTION_DIM, random_batch, tiny_config
+from helpers.learner import ACTION_DIM, random_batch, tiny_config
 
 from moto_rl.learner.actor_critic import RealTransitions
 from moto_rl.learner.learner import Learner

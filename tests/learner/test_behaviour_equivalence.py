@@ -8,7 +8,7 @@ import copy
 
 import pytest
 import torch
-from conftest import ACTION_DIM, random_batch, tiny_config
+from helpers.learner import ACTION_DIM, random_batch, tiny_config
 
 from moto_rl.common.networks import RSSMState, sample_onehot
 from moto_rl.learner.critics import CriticEnsemble

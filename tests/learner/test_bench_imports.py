@@ -1,5 +1,6 @@
-"""The learner, its bench and its tests' fixtures import neither Ray, Zarr nor the simulators, so
-`deploy/gpu_check.sh` runs on a GPU node that has PyTorch and omegaconf but none of the rest."""
+"""The learner, its bench and what its tests import (tests/helpers/learner.py, tests/conftest.py and
+tests/learner/conftest.py) import neither Ray, Zarr nor the simulators, so `deploy/gpu_check.sh` runs
+on a GPU node that has PyTorch and omegaconf but none of the rest."""
 
 import subprocess
 import sys
@@ -16,8 +17,13 @@ def test_learner_bench_and_cuda_test_fixtures_import_without_ray_zarr_or_simulat
     # a None entry in sys.modules makes any import of that name raise ImportError
     code = (
         f"import sys\nfor name in {ABSENT!r}: sys.modules[name] = None\n"
-        "sys.path[:0] = ['tests', 'tests/learner']\n"
-        "import moto_rl.deploy.cli, moto_rl.deploy.bench, moto_rl.learner.bench, moto_rl.learner.learner, conftest\n"
+        "import importlib.util\n"
+        "sys.path[:0] = ['tests']  # as pyproject.toml's pythonpath does\n"
+        "import moto_rl.deploy.cli, moto_rl.deploy.bench, moto_rl.learner.bench, moto_rl.learner.learner\n"
+        "from helpers.learner import ACTION_DIM, random_batch, random_episode, tiny_config\n"
+        "for conftest in ('tests/conftest.py', 'tests/learner/conftest.py'):  # each by its path, both loaded\n"
+        "    spec = importlib.util.spec_from_file_location(conftest.replace('/', '_')[:-3], conftest)\n"
+        "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
         "from moto_rl.deploy.cli import main\n"
         "sys.exit(main(['bench', 'learner', '--size', 'tiny', '--quick', '--device', 'cpu', '--threads', '1',"
         " '--json']))\n"

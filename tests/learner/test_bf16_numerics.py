@@ -5,7 +5,7 @@ straight-through one-hot sample. Each is checked against fp64 arithmetic on the 
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import ACTION_DIM, tiny_config
+from helpers.learner import ACTION_DIM, tiny_config
 
 from moto_rl.common.networks import PolicyNet, sample_onehot_and_index
 from moto_rl.learner.actor_critic import ActorCritic

@@ -1,7 +1,7 @@
 """Checkpoints: exact resume, and a clear error for another size preset."""
 
 import pytest
-from conftest import ACTION_DIM, random_batch, tiny_config
+from helpers.learner import ACTION_DIM, random_batch, tiny_config
 
 from moto_rl.common.config_loading import load_config
 from moto_rl.learner.learner import CheckpointMismatchError, Learner

@@ -2,7 +2,7 @@
 
 import numpy as np
 import torch
-from conftest import ACTION_DIM, random_batch, random_episode, tiny_config
+from helpers.learner import ACTION_DIM, random_batch, random_episode, tiny_config
 
 from moto_rl.learner.diagnostics import epsilon_u, log_diagnostics, open_loop_prediction, reward_prediction
 from moto_rl.learner.learner import Learner

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import ACTION_DIM, random_batch, tiny_config
+from helpers.learner import ACTION_DIM, random_batch, tiny_config
 
 from moto_rl.common.networks import RSSM, PolicyNet
 from moto_rl.learner.imagination import uncertainty_penalty

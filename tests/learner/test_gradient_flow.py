@@ -1,7 +1,7 @@
 """Which losses touch which weights, and the actor's gradient through the dynamics."""
 
 import torch
-from conftest import ACTION_DIM, random_batch, tiny_config
+from helpers.learner import ACTION_DIM, random_batch, tiny_config
 
 from moto_rl.common.networks import RSSMState
 from moto_rl.learner.actor_critic import RealTransitions

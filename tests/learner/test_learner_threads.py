@@ -7,7 +7,7 @@ import tempfile
 import pytest
 import ray
 import torch
-from conftest import tiny_config
+from helpers.learner import tiny_config
 
 from moto_rl.learner.service import learner_threads
 

@@ -9,7 +9,7 @@ of their layout (e.g. twin critics as one batched module) is a change here, not 
 import numpy as np
 import pytest
 import torch
-from conftest import ACTION_DIM, random_batch, random_episode, tiny_config
+from helpers.learner import ACTION_DIM, random_batch, random_episode, tiny_config
 
 from moto_rl.common.episode import Episode
 from moto_rl.common.networks import RSSMState

@@ -125,7 +125,7 @@ def test_a_network_whose_first_layer_reads_rows_matches_the_network():
 
 def test_imagination_with_row_lookups_matches_the_dense_rollout():
     # same draws, same trajectory, and the same actor gradient through the dynamics, with or without lookups
-    from conftest import ACTION_DIM, tiny_config
+    from helpers.learner import ACTION_DIM, tiny_config
 
     from moto_rl.common.networks import RSSMState
     from moto_rl.learner.imagination import imagine

@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from conftest import ACTION_DIM, random_batch, tiny_config
+from helpers.learner import ACTION_DIM, random_batch, tiny_config
 
 from moto_rl.learner.imagination import imagine_step
 from moto_rl.learner.learner import Learner

@@ -3,7 +3,7 @@ optimisers and the workers all see (docs/architecture.md, "One weight update")."
 
 import numpy as np
 import torch
-from conftest import ACTION_DIM, random_batch, tiny_config
+from helpers.learner import ACTION_DIM, random_batch, tiny_config
 
 from moto_rl.common.networks import RSSMState
 from moto_rl.common.policy import Policy

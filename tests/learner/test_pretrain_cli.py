@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import torch
-from conftest import tiny_config
+from helpers.learner import tiny_config
 
 from moto_rl.common.config_loading import load_config_file
 from moto_rl.learner.learner import Learner

@@ -7,7 +7,7 @@ same ``train(n)``); a rollout worker's commit is an ``append`` to the same store
 
 import numpy as np
 import pytest
-from conftest import tiny_config
+from helpers.learner import tiny_config
 
 from moto_rl.learner.service import LearnerService
 from moto_rl.storage import TrajectoryStore, synthetic

@@ -5,7 +5,7 @@ image NLL = 0.5 * sum over pixels of (x_hat - x)^2 per image, averaged over imag
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import ACTION_DIM, random_batch, tiny_config
+from helpers.learner import ACTION_DIM, random_batch, tiny_config
 
 from moto_rl.learner.learner import Learner
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import fsspec
 import numpy as np
 import pytest
+from helpers.smoke import smoke_run
 
 # not Sampler here: it needs torch, and the spawned writers import this module
 from moto_rl.storage import StoreError, TrajectoryStore, synthetic
@@ -222,29 +223,19 @@ def test_sampler_sees_new_episodes(object_store):
 def test_tiny_train_with_its_store_on_the_server(object_store, tmp_path):
     url = object_store.url("runs/tiny/store")
     run_name = f"tiny-{object_store.scheme}"
-    overrides = [
-        "size=tiny",
-        "seed=0",
+    overrides = smoke_run(
         f"run_name={run_name}",
-        "logging.progress=false",
         "logging.diagnostics_every=0",
         f"logging.root={tmp_path}",
         f"storage.offline_url={tmp_path}/demos",
         f"storage.url={url}",
-        "env.max_episode_steps=10",
         "workers.num_workers=1",
         "schedule.offline_steps=4",
-        "schedule.updates_per_episode=2",
         "schedule.online_steps=6",
         "schedule.eval_every_episodes=0",
         "schedule.eval_episodes=1",
         "schedule.checkpoint_every=0",
-        "schedule.demo_episodes=2",
-        "algo.batch_size=4",
-        "algo.seq_len=8",
-        "algo.agent_batch=16",
-        "algo.imag_horizon=3",
-    ]
+    )
     # os.environ holds the server's settings: the driver, its local Ray and the actors inherit them
     env = dict(os.environ, MOTO_RAY_TMP=tempfile.mkdtemp(prefix="ray", dir="/tmp"))
     done = subprocess.run(
