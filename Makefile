@@ -61,7 +61,7 @@ run: install
 # TEST_WORKERS=0 runs everything in this one process.
 TEST_WORKERS ?= 2
 
-test: install $(COMPILED)
+test: lint $(COMPILED)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=20 tests $(ARGS)
 
 # The edit-test loop: every test but those that start Ray (marked `ray`) or run end to end (`slow`),
@@ -84,8 +84,10 @@ study: install
 	$(MOTO) campaign configs/campaigns/cpu-study.yaml
 	$(MOTO) report docs/results/cpu-study --out docs/results/cpu-study/report
 
+# `make test` runs it first: a lint error or an unformatted file fails the suite before it starts.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) bench/results .pytest_cache
