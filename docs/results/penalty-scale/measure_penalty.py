@@ -45,9 +45,25 @@ from moto_rl.learner.imagination import imagine, uncertainty_penalty
 from moto_rl.learner.learner import Learner
 from moto_rl.storage import Sampler, TrajectoryStore
 
-COLUMNS = ["size", "task", "steps", "point", "epsilon_u_expert", "u_imagined", "reward_imagined",
-           "penalised_reward", "ratio", "alpha_u_imagined", "sign", "u_random_actions", "reward_expert_head",
-           "reward_expert_true", "epsilon_u_centred", "u_imagined_centred", "s_per_step"]
+COLUMNS = [
+    "size",
+    "task",
+    "steps",
+    "point",
+    "epsilon_u_expert",
+    "u_imagined",
+    "reward_imagined",
+    "penalised_reward",
+    "ratio",
+    "alpha_u_imagined",
+    "sign",
+    "u_random_actions",
+    "reward_expert_head",
+    "reward_expert_true",
+    "epsilon_u_centred",
+    "u_imagined_centred",
+    "s_per_step",
+]
 
 
 class RandomActor(torch.nn.Module):
@@ -78,10 +94,26 @@ def measure(learner: Learner, episodes) -> dict[str, float]:
             posts = [posterior(wm, ep)[0] for ep in episodes]
             start = RSSMState(torch.cat([p.deter for p in posts]), torch.cat([p.stoch for p in posts]))
             rows = dict(reward_expert_head=float(wm.reward(start.feat).mean()))
-            traj = imagine(wm, learner.agent.actor, start, a.imag_horizon, a.uncertainty_weight,
-                           a.penalty_reduce, a.imag_member, onehot_rows=False)
-            rand = imagine(wm, RandomActor(learner.action_dim), start, a.imag_horizon, a.uncertainty_weight,
-                           a.penalty_reduce, a.imag_member, onehot_rows=False)
+            traj = imagine(
+                wm,
+                learner.agent.actor,
+                start,
+                a.imag_horizon,
+                a.uncertainty_weight,
+                a.penalty_reduce,
+                a.imag_member,
+                onehot_rows=False,
+            )
+            rand = imagine(
+                wm,
+                RandomActor(learner.action_dim),
+                start,
+                a.imag_horizon,
+                a.uncertainty_weight,
+                a.penalty_reduce,
+                a.imag_member,
+                onehot_rows=False,
+            )
             # the imagined states' priors again (h_{t+1} is the first D features of s_{t+1}), centred
             deter = traj.feat[1:, :, : wm.rssm.deter_dim].flatten(0, 1)
             rows["u_imagined_centred"] = float(centred_penalty(wm.rssm.prior_logits(deter), a.penalty_reduce).mean())
@@ -94,9 +126,15 @@ def measure(learner: Learner, episodes) -> dict[str, float]:
     finally:
         wm.train()
     u = float(traj.penalty.mean())
-    rows.update(epsilon_u_expert=eps, u_imagined=u, reward_imagined=float(traj.reward.mean()),
-                penalised_reward=float(traj.penalised_reward.mean()), ratio=u / eps if eps else float("nan"),
-                alpha_u_imagined=a.uncertainty_weight * u, u_random_actions=float(rand.penalty.mean()))
+    rows.update(
+        epsilon_u_expert=eps,
+        u_imagined=u,
+        reward_imagined=float(traj.reward.mean()),
+        penalised_reward=float(traj.penalised_reward.mean()),
+        ratio=u / eps if eps else float("nan"),
+        alpha_u_imagined=a.uncertainty_weight * u,
+        u_random_actions=float(rand.penalty.mean()),
+    )
     rows["sign"] = "-" if rows["penalised_reward"] < 0 else "+"
     return rows
 
@@ -114,27 +152,47 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
-    cfg = load_config([f"size={args.size}", f"task={args.task}", "perf.amp_bf16=false", "perf.torch_threads=1",
-                       "perf.offline_torch_threads=1", "device=cpu", *args.overrides])
+    cfg = load_config(
+        [
+            f"size={args.size}",
+            f"task={args.task}",
+            "perf.amp_bf16=false",
+            "perf.torch_threads=1",
+            "perf.offline_torch_threads=1",
+            "device=cpu",
+            *args.overrides,
+        ]
+    )
     store = TrajectoryStore.open(f"{args.demos.rstrip('/')}/{args.task.replace('/', '-')}", create=False)
     episodes = [store.read(eid) for eid in store.episode_ids() if store.meta(eid).task == args.task]
     true_reward = float(sum(e.reward[1:].sum() for e in episodes) / sum(len(e.reward) - 1 for e in episodes))
     learner = Learner(cfg, int(episodes[0].action.shape[-1]), device="cpu")
     points = {int(s) for s in args.measure_at.split(",") if s}
     new = not os.path.exists(args.out)
-    with open(args.out, "a", newline="") as f, Sampler(store, cfg.algo.batch_size, cfg.algo.seq_len, prefetch=0,
-                                                       refresh_seconds=0, seed=cfg.seed) as sampler:
+    with (
+        open(args.out, "a", newline="") as f,
+        Sampler(store, cfg.algo.batch_size, cfg.algo.seq_len, prefetch=0, refresh_seconds=0, seed=cfg.seed) as sampler,
+    ):
         out = csv.DictWriter(f, COLUMNS)
         if new:
             out.writeheader()
 
         def record(point: str, train_s: float) -> None:
-            row = dict(size=args.size, task=args.task, steps=learner.step, point=point,
-                       reward_expert_true=true_reward, s_per_step=train_s / max(learner.step, 1), **measure(learner, episodes))
+            row = dict(
+                size=args.size,
+                task=args.task,
+                steps=learner.step,
+                point=point,
+                reward_expert_true=true_reward,
+                s_per_step=train_s / max(learner.step, 1),
+                **measure(learner, episodes),
+            )
             out.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()})
             f.flush()
-            print(", ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}" for k in COLUMNS),
-                  flush=True)
+            print(
+                ", ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}" for k in COLUMNS),
+                flush=True,
+            )
 
         record("init", 0.0)
         train_s = 0.0
