@@ -29,11 +29,11 @@ MOTO   := env -u PYTHONDONTWRITEBYTECODE $(BIN)/moto
 # core first ($(COMPILED), about 50 s).
 UV_VERSION := 0.13.8
 
-$(STAMP): pyproject.toml requirements.txt
+$(STAMP): pyproject.toml requirements.txt requirements-test.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --no-compile --upgrade pip "uv==$(UV_VERSION)"
 	$(BIN)/pip install -q --no-compile "$(TORCH)"
-	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt -r requirements-test.txt
 	$(BIN)/pip install -q --no-compile --no-deps -e .
 	@echo "$(TORCH)" > $(STAMP)
 
