@@ -147,5 +147,8 @@ def test_campaign_killed_halfway_resumes_and_finishes_every_run_once(ray_session
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[2] == "2"  # seeds, none unfinished
         assert float(cells[3]) == pytest.approx(sum(finals) / len(finals), abs=0.05)
-        assert cells[5] == ", ".join(f"{v:.0f}" for v in finals)
+        # cells: task, method, seeds, final, successes / episodes, Wilson, bootstrap, per seed, paper
+        assert cells[7] == ", ".join(f"{v:.0f}" for v in finals)
+        successes, episodes = (int(x) for x in cells[4].split("/"))
+        assert 0 <= successes <= episodes and episodes % 2 == 0  # the two seeds' final evaluations, pooled
     assert (tmp_path / "report" / "success_curves.png").stat().st_size > 10_000
