@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import ray
-from ray.exceptions import RayActorError
+from ray.exceptions import GetTimeoutError, RayActorError, RayError
 from tqdm import tqdm
 
 from moto_rl.actors.weights import start_weight_board
@@ -30,6 +30,7 @@ from moto_rl.deploy.run.placement import check_shared_paths, learner_resources
 from moto_rl.deploy.run.run_dir import RunDirectory
 from moto_rl.deploy.run.scale import local_worker_capacity, read_scale_request
 from moto_rl.deploy.run.schedule import Schedule, ScheduleState
+from moto_rl.deploy.run.stopping import STOP, STOP_CHECKPOINT_TIMEOUT_S
 from moto_rl.deploy.run.summary import plot_success_curve, summary_text
 from moto_rl.learner.service import learner_actor
 from moto_rl.storage import TrajectoryStore
@@ -108,6 +109,11 @@ class Driver:
             self._offline_phase()
             ray.get(self.learner.set_phase.remote("online"))  # rollout workers start: the learner gives back cores
             self._publish()
+            if not self.schedule.finished:
+                state = self.schedule.state
+                log.info(
+                    "online fine-tuning: %d of %d episodes collected", state.episodes, self.schedule.target_episodes
+                )
             self._online_phase()
             if (
                 not self.schedule.state.evals
@@ -116,6 +122,9 @@ class Driver:
                 self._record_eval(self._evaluate())
             self._save_checkpoint()
             return self._finish()
+        except KeyboardInterrupt:  # SIGINT or SIGTERM, in any phase (deploy/run/stopping.py)
+            self._stop()
+            raise
         except ActorGone as e:  # a restartable actor did not come back (also raised inside a worker's task)
             self.writer.close()
             raise ActorGone(first_line(getattr(e, "cause", e))) from None
@@ -127,6 +136,45 @@ class Driver:
             raise UserError(
                 f"an actor of the run failed ({first_line(e)}) though the learner still answers; {self._resume_hint()}"
             ) from e
+
+    def _stop(self) -> None:
+        """After SIGINT / SIGTERM: a last checkpoint if the learner answers in time, else the last one on disk
+        stays as it was; the tracker is closed. `moto train` then shuts Ray down and prints the resume line."""
+        if STOP.forced:
+            log.warning("%s again: stopping at once; the last checkpoint stays as it was", STOP.name)
+        elif hasattr(self, "learner"):
+            log.warning(
+                "%s: writing a checkpoint (the learner's current call first, at most %.0f s), then stopping the "
+                "actors; %s again stops at once",
+                STOP.name,
+                STOP_CHECKPOINT_TIMEOUT_S,
+                STOP.name,
+            )
+            try:
+                final = self._stop_checkpoint()
+                log.warning("wrote checkpoint %s", final.name)
+            except KeyboardInterrupt:
+                log.warning("%s again: no new checkpoint; the last one stays as it was", STOP.name)
+            except (GetTimeoutError, RayError, OSError) as e:
+                log.warning("no new checkpoint (%s); the last one stays as it was", first_line(e))
+        STOP.shutting_down()
+        try:
+            self.writer.close()
+        except Exception as e:  # a tracking backend that fails to close does not hide the resume line
+            log.warning("closing the trackers failed: %s", first_line(e))
+
+    def _stop_checkpoint(self) -> Path:
+        """The checkpoint of a stopped run: the learner finishes the train() call it is in (if any) before it
+        saves, so those updates are counted here from the step it reports."""
+        sched = self.schedule
+        staging = self.run_dir.staging_dir(sched.learner_steps)
+        step = ray.get(self.learner.save.remote(str(staging)), timeout=STOP_CHECKPOINT_TIMEOUT_S)
+        if (extra := step - sched.learner_steps) > 0:  # offline updates come before any online one
+            offline = min(extra, sched.offline_remaining)
+            sched.record_updates(offline, offline=True)
+            sched.record_updates(extra - offline, offline=False)
+        sched.state.wall_seconds = self.seconds_before + time.time() - self.started
+        return self.run_dir.commit_checkpoint(staging, sched.learner_steps, sched.state.to_dict())
 
     def _resume_hint(self) -> str:
         return (
@@ -170,6 +218,12 @@ class Driver:
             unit="step",
             disable=not self.cfg.logging.progress,
         )
+        if sched.offline_remaining > 0:
+            log.info(
+                "offline pre-training: %d of %d gradient steps to go",
+                sched.offline_remaining,
+                self.cfg.schedule.offline_steps,
+            )
         while sched.offline_remaining > 0:
             n = min(OFFLINE_CHUNK, sched.offline_remaining)
             metrics = ray.get(self.learner.train.remote(n))
@@ -181,6 +235,7 @@ class Driver:
             )
         bar.close()
         if sched.state.evals == [] and self.cfg.schedule.eval_every_episodes > 0:
+            log.info("evaluating the pre-trained policy (%d episodes)", sched.eval_episodes())
             self._record_eval(self._evaluate())  # the curve's first point: the pre-trained policy
 
     def _online_phase(self) -> None:
@@ -410,10 +465,11 @@ class Driver:
         self.writer.add_image("eval/filmstrip", strip, env_steps, dataformats="HWC")
 
     def _save_checkpoint(self) -> None:
-        staging = self.run_dir.staging_dir(self.schedule.learner_steps)
-        ray.get(self.learner.save.remote(str(staging)))
-        self.schedule.state.wall_seconds = self.seconds_before + time.time() - self.started
-        self.run_dir.commit_checkpoint(staging, self.schedule.learner_steps, self.schedule.state.to_dict())
+        with STOP.deferred():  # a first SIGINT / SIGTERM waits for the checkpoint (deploy/run/stopping.py)
+            staging = self.run_dir.staging_dir(self.schedule.learner_steps)
+            ray.get(self.learner.save.remote(str(staging)))
+            self.schedule.state.wall_seconds = self.seconds_before + time.time() - self.started
+            self.run_dir.commit_checkpoint(staging, self.schedule.learner_steps, self.schedule.state.to_dict())
 
     def _finish(self) -> str:
         state = self.schedule.state

@@ -109,13 +109,38 @@ class RunDirectory:
         return staging
 
     def commit_checkpoint(self, staging: Path, step: int, schedule: dict) -> Path:
-        (staging / "schedule.json").write_text(json.dumps(schedule))
+        """Rename ``staging`` into place as ``step_<step>``: each change is one rename, so a process stopped
+        anywhere in here (a signal, a kill) leaves every checkpoint whole or absent, never torn.
+
+        A whole checkpoint of the same step is kept (same step, same weights) and only its schedule.json is
+        replaced; an older one is renamed aside before it is deleted."""
         final = self.checkpoints_dir / f"step_{step:08d}"
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(staging, final)  # atomic on one file system: a checkpoint is whole or absent
+        if (final / "schedule.json").is_file():
+            _write_atomically(final / "schedule.json", json.dumps(schedule))
+            self._discard(staging)
+        else:
+            (staging / "schedule.json").write_text(json.dumps(schedule))
+            if final.exists():  # a torn one from older code: out of the way first
+                self._discard(final)
+            os.replace(staging, final)  # atomic on one file system: a checkpoint is whole or absent
         for old in self.checkpoint_dirs()[:-KEEP_CHECKPOINTS]:
-            shutil.rmtree(old, ignore_errors=True)
+            self._discard(old)
         return final
+
+    def _discard(self, path: Path) -> None:
+        """Rename ``path`` aside (no longer a checkpoint at once), then delete it."""
+        trash = self.checkpoints_dir / f".discard_{path.name}"
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def discard_staging(self) -> list[Path]:
+        """Remove what a stopped or killed process left half-written: staging directories, checkpoints
+        being deleted. Only while no learner writes into them (before the actors start, after they stop)."""
+        found = [p for p in self.checkpoints_dir.glob(".staging_*")] + list(self.checkpoints_dir.glob(".discard_*"))
+        for p in found:
+            shutil.rmtree(p, ignore_errors=True)
+        return found
 
     @staticmethod
     def read_schedule(checkpoint: Path) -> dict:
@@ -134,6 +159,12 @@ class RunDirectory:
         tmp = self.curves_path.with_suffix(".tmp")
         tmp.write_text("\n".join(lines) + "\n")
         os.replace(tmp, self.curves_path)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def discard_failed_start(run: RunDirectory) -> bool:

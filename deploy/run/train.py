@@ -6,6 +6,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from moto_rl.common.errors import UserError, first_line
 from moto_rl.deploy.run.checkpoints import prepare_init_from, write_init_record
 from moto_rl.deploy.run.run_dir import RunDirectory, discard_failed_start
 from moto_rl.deploy.run.scale import NON_WORKER_CPUS
+from moto_rl.deploy.run.stopping import STOP, StopRequested
 
 
 def init_ray(cfg: MotoConfig, on_give_up: Callable[[], None] | None = None) -> bool:
@@ -133,39 +135,23 @@ def absolute_paths(cfg: MotoConfig) -> MotoConfig:
     return cfg
 
 
-def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    if args.resume:
-        if args.overrides:
-            raise UserError(
-                "--resume continues a run with its own config.yaml; drop the overrides (or start a new run)"
-            )
-        run, cfg = RunDirectory.open(args.resume)
-        checkpoint = run.latest_checkpoint()
-        print(f"resuming {run.path} from {checkpoint.name if checkpoint else 'the start (no checkpoint yet)'}")
-    else:
-        cfg = absolute_paths(load_config(args.overrides))
-        init_record = prepare_init_from(cfg, list(args.overrides)) if cfg.init_from else None
-        run = RunDirectory.create(cfg)
-        checkpoint = None
-        if init_record:
-            write_init_record(run.path, init_record)
-            print(f"fine-tuning from {init_record['checkpoint']} (learner step {init_record['learner_step']})")
-        print(f"run directory: {run.path}")
-    # The driver module imports torch, the learner and the actors (after config errors are out): in a
-    # thread, while Ray's own processes start on the other cores (ray.init stays in the main thread,
-    # where it may install signal handlers)
-    importing = ThreadPoolExecutor(1, thread_name_prefix="import-driver")
-    driver_module = importing.submit(importlib.import_module, "moto_rl.deploy.run.driver")
-    importing.shutdown(wait=False)
+def start_ray(cfg: MotoConfig, run: RunDirectory, resume: bool) -> bool:
+    """``init_ray`` for ``main``: a failed start's new run directory is removed. A first SIGINT / SIGTERM
+    waits for ``ray.init`` (so what it started is shut down), whose SIGTERM handler is replaced by ours."""
     try:
-        started_ray = init_ray(cfg, on_give_up=None if args.resume else lambda: discard_failed_start(run))
+        with STOP.deferred():
+            return init_ray(cfg, on_give_up=None if resume else lambda: discard_failed_start(run))
+    except SystemExit as e:  # ray.init's own SIGTERM handler, installed while it runs, exits with the signal
+        if e.code != signal.SIGTERM:
+            raise
+        STOP.signum = STOP.signum or signal.SIGTERM
+        raise StopRequested(signal.SIGTERM) from None
     except UserError:  # e.g. the cluster at workers.ray_address could not be joined in time
-        if not args.resume:
+        if not resume:
             discard_failed_start(run)
         raise
     except Exception as e:  # e.g. Ray's "node timed out during startup" on an overloaded machine
-        if not args.resume:
+        if not resume:
             discard_failed_start(run)
         fix = (
             f"check that a Ray cluster runs at workers.ray_address={cfg.workers.ray_address} and that this "
@@ -174,14 +160,69 @@ def main(args: argparse.Namespace) -> int:
             else "try again once the machine is less loaded, or stop a stale Ray with `ray stop`"
         )
         raise UserError(f"Ray did not start ({first_line(e)}); the new run directory was removed; {fix}") from e
+    finally:
+        STOP.install()
+
+
+def stopped_line(run: RunDirectory | None) -> str:
+    """The one line a stopped ``moto train`` ends with (deploy/run/stopping.py)."""
+    if run is None:
+        return f"moto: stopped by {STOP.name} before the run directory was created"
+    last = run.latest_checkpoint()
+    where = f"at checkpoint {last.name}" if last else "before its first checkpoint (a resume starts it over)"
+    return f"moto: stopped by {STOP.name} {where}; continue the run with `moto train --resume {run.path.absolute()}`"
+
+
+def main(args: argparse.Namespace) -> int:
+    """Exit status 0; 2 for a UserError (printed by the CLI); 130 / 143 when stopped by SIGINT / SIGTERM."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    previous_handlers = STOP.start()  # SIGINT, SIGTERM: a checkpoint, the actors stopped, the resume line
+    ray_before = ray.is_initialized()
+    run: RunDirectory | None = None
+    started_ray = stopped = False
     try:
+        if args.resume:
+            if args.overrides:
+                raise UserError(
+                    "--resume continues a run with its own config.yaml; drop the overrides (or start a new run)"
+                )
+            run, cfg = RunDirectory.open(args.resume)
+            run.discard_staging()  # what a killed process left half-written
+            checkpoint = run.latest_checkpoint()
+            print(f"resuming {run.path} from {checkpoint.name if checkpoint else 'the start (no checkpoint yet)'}")
+        else:
+            cfg = absolute_paths(load_config(args.overrides))
+            init_record = prepare_init_from(cfg, list(args.overrides)) if cfg.init_from else None
+            run = RunDirectory.create(cfg)
+            checkpoint = None
+            if init_record:
+                write_init_record(run.path, init_record)
+                print(f"fine-tuning from {init_record['checkpoint']} (learner step {init_record['learner_step']})")
+            print(f"run directory: {run.path}")
+        # The driver module imports torch, the learner and the actors (after config errors are out): in a
+        # thread, while Ray's own processes start on the other cores (ray.init stays in the main thread,
+        # where it may install signal handlers)
+        importing = ThreadPoolExecutor(1, thread_name_prefix="import-driver")
+        driver_module = importing.submit(importlib.import_module, "moto_rl.deploy.run.driver")
+        importing.shutdown(wait=False)
+        started_ray = start_ray(cfg, run, bool(args.resume))
         Driver = driver_module.result().Driver
         print(Driver(cfg, run, checkpoint).run())
     except UserError:
-        if not args.resume:
+        if run is not None and not args.resume:
             discard_failed_start(run)
         raise
+    except KeyboardInterrupt:  # SIGINT / SIGTERM; the driver has written its last checkpoint
+        STOP.shutting_down()
+        stopped = True
     finally:
-        if started_ray:
-            ray.shutdown()
-    return 0
+        try:
+            if started_ray or (stopped and not ray_before):  # the actors stop with it
+                ray.shutdown()
+            if stopped:
+                if run is not None and run.path.is_dir():
+                    run.discard_staging()  # after the learner is gone: nothing writes into them any more
+                print(stopped_line(run), file=sys.stderr, flush=True)
+        finally:
+            STOP.restore(previous_handlers)
+    return STOP.exit_code if stopped else 0
