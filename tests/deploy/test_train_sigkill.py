@@ -4,18 +4,14 @@ The driver runs as a real process (with its own local Ray), killed with SIGKILL 
 phase has a checkpoint, so nothing gets to clean up; the resume then runs in a fresh process.
 """
 
-import json
 import math
 import os
 import re
 import signal
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
+from helpers.cli_process import latest_schedule, moto
 from helpers.smoke import smoke_run
 
 from moto_rl.storage import TrajectoryStore
@@ -31,25 +27,6 @@ OVERRIDES = smoke_run(
     "schedule.eval_every_episodes=0",
     "schedule.checkpoint_every=4",
 )
-
-
-def moto(args, root, log_name):
-    # Ray's unix sockets live under its temp dir and must stay short: not under pytest's tmp_path
-    env = dict(os.environ, MOTO_RAY_TMP=tempfile.mkdtemp(prefix="ray", dir="/tmp"))
-    log = open(root / log_name, "wb")  # noqa: SIM115 (the child writes it; read on failure)
-    return subprocess.Popen(
-        [sys.executable, "-m", "moto_rl.deploy.cli", *args],
-        cwd=Path(__file__).parents[2],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def latest_schedule(run: Path) -> dict | None:
-    done = sorted(p for p in (run / "checkpoints").glob("step_*") if (p / "schedule.json").is_file())
-    return json.loads((done[-1] / "schedule.json").read_text()) if done else None
 
 
 def test_sigkilled_run_resumes_to_the_same_counters(tmp_path):

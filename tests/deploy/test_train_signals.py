@@ -10,18 +10,16 @@ Below them, without Ray: the signal handler's rules (deploy/run/stopping.py) and
 that a stop may interrupt anywhere (deploy/run/run_dir.py).
 """
 
-import json
 import math
 import os
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from helpers.cli_process import latest_schedule, moto
 from helpers.smoke import smoke_run
 
 from moto_rl.deploy.run.run_dir import RunDirectory
@@ -29,25 +27,6 @@ from moto_rl.deploy.run.stopping import STOP, StopRequested
 
 ONLINE_STEPS, UPDATES = 20, 2
 TARGET_EPISODES = math.ceil(ONLINE_STEPS / UPDATES)
-
-
-def moto(args, root: Path, log_name: str) -> subprocess.Popen:
-    # Ray's unix sockets live under its temp dir and must stay short: not under pytest's tmp_path
-    env = dict(os.environ, MOTO_RAY_TMP=tempfile.mkdtemp(prefix="ray", dir="/tmp"))
-    log = open(root / log_name, "wb")  # noqa: SIM115 (the child writes it; read on failure)
-    return subprocess.Popen(
-        [sys.executable, "-m", "moto_rl.deploy.cli", *args],
-        cwd=Path(__file__).parents[2],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def latest_schedule(run: Path) -> dict | None:
-    done = sorted(p for p in (run / "checkpoints").glob("step_*") if (p / "schedule.json").is_file())
-    return json.loads((done[-1] / "schedule.json").read_text()) if done else None
 
 
 # phase -> (signal, exit status, offline steps, extra overrides, when to send the signal: a test on the
